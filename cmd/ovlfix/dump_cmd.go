@@ -1,0 +1,111 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"github.com/ovlfix/ovlfix/dump"
+	"github.com/ovlfix/ovlfix/resolve"
+	"github.com/spf13/cobra"
+)
+
+// dumpFlags are the options of `ovlfix dump`.
+type dumpFlags struct {
+	tree   bool
+	dir    string
+	output string
+	strict bool
+}
+
+func newDumpCmd() *cobra.Command {
+	var f dumpFlags
+	cmd := &cobra.Command{
+		Use:   "dump PID",
+		Short: "Resolve every file of a process (tree) and write CRIU images",
+		Long: `dump scans PID's fds, cwd, root, exe, file mappings and inotify/fanotify watches,
+resolves each one's true path and mount inside PID's mount namespace, prints a
+report, and with -D writes files.img, fdinfo-<files_id>.img and
+mountpoints-<n>.img (plus ovlfix-report.json) into that directory.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageError{fmt.Errorf("dump takes exactly one PID, got %d arguments", len(args))}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pid, err := strconv.Atoi(args[0])
+			if err != nil || pid <= 0 {
+				return usageError{fmt.Errorf("PID must be a positive number, got %q", args[0])}
+			}
+			if f.output != "text" && f.output != "json" {
+				return usageError{fmt.Errorf("-o must be text or json, got %q", f.output)}
+			}
+			return runDump(cmd.OutOrStdout(), pid, f)
+		},
+	}
+	cmd.Flags().BoolVar(&f.tree, "tree", false, "also scan threads with their own file tables and all descendants")
+	cmd.Flags().StringVarP(&f.dir, "images-dir", "D", "", "write CRIU images and ovlfix-report.json into this directory")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "report format: text or json")
+	cmd.Flags().BoolVar(&f.strict, "strict", false, "exit 8 when any object is unresolved or ambiguous")
+	return cmd
+}
+
+func runDump(out io.Writer, pid int, f dumpFlags) error {
+	if err := requireOverlay(); err != nil {
+		return err
+	}
+	if f.dir != "" {
+		if err := checkWritableDir(f.dir); err != nil {
+			return withCode(exitOutput, err)
+		}
+	}
+	d, err := dump.Run(pid, dump.Options{Tree: f.tree})
+	if err != nil {
+		return err
+	}
+	var ids map[*resolve.Result]uint32
+	if f.dir != "" {
+		ids, err = d.WriteImages(f.dir)
+		if err != nil {
+			return withCode(exitOutput, err)
+		}
+	}
+	rep := d.Report(ids)
+	rep.Images = f.dir
+	if f.dir != "" {
+		if err := dump.WriteReportFile(f.dir, rep); err != nil {
+			return withCode(exitOutput, err)
+		}
+	}
+	if f.output == "json" {
+		err = rep.WriteJSON(out)
+	} else {
+		err = rep.WriteText(out)
+	}
+	if err != nil {
+		return err
+	}
+	if f.strict {
+		if n := rep.Counts[string(resolve.Unresolved)] + rep.Counts[string(resolve.Ambiguous)]; n > 0 {
+			return withCode(exitUnresolved, fmt.Errorf("%d object(s) unresolved or ambiguous", n))
+		}
+	}
+	return nil
+}
+
+// checkWritableDir creates dir if needed and proves we can create files in
+// it, before any work is done.
+func checkWritableDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("images directory: %w", err)
+	}
+	f, err := os.CreateTemp(dir, ".ovlfix-probe-*")
+	if err != nil {
+		return fmt.Errorf("images directory %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}

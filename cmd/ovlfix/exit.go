@@ -1,0 +1,70 @@
+package main
+
+import (
+	"errors"
+
+	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/spf13/cobra"
+)
+
+// Exit codes (docs/cli.md). They are part of the interface: scripts and
+// pipelines branch on them.
+const (
+	exitOK          = 0
+	exitFailure     = 1 // anything not listed below
+	exitUsage       = 2 // bad command line
+	exitNoProcess   = 3 // no such pid
+	exitPermission  = 4 // not allowed to read the process
+	exitExited      = 5 // the process exited during the scan
+	exitOutput      = 6 // the images directory cannot be written
+	exitNoOverlay   = 7 // the kernel has no overlay filesystem
+	exitUnresolved  = 8 // `dump --strict`: some object could not be resolved
+	exitInterrupted = 130
+)
+
+// codedError carries an exit code through cobra.
+type codedError struct {
+	code int
+	err  error
+}
+
+func (e *codedError) Error() string { return e.err.Error() }
+func (e *codedError) Unwrap() error { return e.err }
+
+func withCode(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &codedError{code: code, err: err}
+}
+
+func exitCode(err error) int {
+	var ce *codedError
+	switch {
+	case err == nil:
+		return exitOK
+	case errors.As(err, &ce):
+		return ce.code
+	case errors.Is(err, fdinfo.ErrNoProcess):
+		return exitNoProcess
+	case errors.Is(err, fdinfo.ErrPermission):
+		return exitPermission
+	case errors.Is(err, fdinfo.ErrExited):
+		return exitExited
+	case isUsage(err):
+		return exitUsage
+	}
+	return exitFailure
+}
+
+// usageError marks command-line mistakes.
+type usageError struct{ error }
+
+func isUsage(err error) bool {
+	var ue usageError
+	return errors.As(err, &ue)
+}
+
+func usagef(cmd *cobra.Command, err error) error {
+	return usageError{err}
+}

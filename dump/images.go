@@ -1,0 +1,275 @@
+package dump
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/mountns"
+	"github.com/ovlfix/ovlfix/proto"
+	"github.com/ovlfix/ovlfix/resolve"
+	"golang.org/x/sys/unix"
+	gproto "google.golang.org/protobuf/proto"
+)
+
+// WriteImages writes files.img, fdinfo-<files_id>.img for every file table
+// and mountpoints-<n>.img for every mount namespace into dir, each
+// atomically. It returns the files.img id given to each result that got an
+// entry.
+//
+// What goes in: a regular-file entry (FileEntry type REG) for every fd,
+// cwd, root, exe and mapped file whose link is a path: directories and
+// device nodes too, as CRIU does. The name and mount id are the resolved
+// ones; an unresolved object keeps what the kernel said, so the image is
+// what CRIU itself would have written and the report says which entries
+// are unconfirmed. Sockets, pipes, anon inodes and memfds get no entry here
+// (the report lists them): ovlfix does not invent CRIU entries it cannot
+// fill. Mappings and exe of one file share one entry, as in CRIU.
+func (d *Dump) WriteImages(dir string) (map[*resolve.Result]uint32, error) {
+	ids := map[*resolve.Result]uint32{}
+	var files []*proto.FileEntry
+	nextID := uint32(1)
+	for _, p := range d.Processes {
+		var fds []*proto.FdinfoEntry
+		shared := map[string]uint32{} // mapped files and exe: one entry per file
+		for i := range p.Results {
+			r := &p.Results[i]
+			if r.Verdict == resolve.Skipped || pathOf(r) == nil {
+				continue
+			}
+			key := ""
+			if o := r.Object; o.Kind == fdinfo.KindMap || o.Kind == fdinfo.KindExe {
+				key = fmt.Sprintf("%d\x00%s", mntIDFor(r), pathOf(r))
+				if id, ok := shared[key]; ok {
+					ids[r] = id
+					continue
+				}
+			}
+			if r.Object.Kind == fdinfo.KindWatch {
+				continue // watches are part of their inotify fd's entry
+			}
+			fe, err := fileEntry(nextID, r)
+			if err != nil {
+				return nil, fmt.Errorf("pid %d %s: %w", p.PID, r.Object.Name(), err)
+			}
+			files = append(files, fe)
+			ids[r] = nextID
+			if key != "" {
+				shared[key] = nextID
+			}
+			if r.Object.Kind == fdinfo.KindFD {
+				fds = append(fds, &proto.FdinfoEntry{
+					Id: gproto.Uint32(nextID), Flags: gproto.Uint32(fdFlags(r.Object)),
+					Type: proto.FdReg.Enum(), Fd: gproto.Uint32(uint32(r.Object.FD)),
+				})
+			}
+			nextID++
+		}
+		if err := writeImage(dir, func() (*proto.Image, error) { return proto.FdinfoImage(p.FilesID, fds) }); err != nil {
+			return nil, err
+		}
+	}
+	if err := writeImage(dir, func() (*proto.Image, error) { return proto.FilesImage(files) }); err != nil {
+		return nil, err
+	}
+	for _, ns := range d.Namespaces {
+		mnts := make([]*proto.MntEntry, 0, len(ns.Table.Mounts()))
+		for _, m := range ns.Table.Mounts() {
+			mnts = append(mnts, mntEntry(m))
+		}
+		if err := writeImage(dir, func() (*proto.Image, error) { return proto.MountpointsImage(ns.ID, mnts) }); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+func writeImage(dir string, build func() (*proto.Image, error)) error {
+	img, err := build()
+	if err != nil {
+		return err
+	}
+	return proto.WriteImageAtomic(dir, img.Name, 0o600, img)
+}
+
+// pathOf is the name to write: the resolved path, else the kernel's link
+// (without " (deleted)") for objects that have one.
+func pathOf(r *resolve.Result) []byte {
+	if r.Path != nil {
+		return r.Path
+	}
+	l := r.Object.Link
+	if len(l) == 0 || l[0] != '/' {
+		return nil
+	}
+	return bytes.TrimSuffix(l, []byte(" (deleted)"))
+}
+
+func mntIDFor(r *resolve.Result) int {
+	if r.MntID >= 0 {
+		return r.MntID
+	}
+	if o := r.Object; o.Info != nil {
+		return o.Info.MntID
+	} else if o.Map != nil {
+		return o.Map.MapFilesMntID
+	}
+	return -1
+}
+
+// fileEntry builds the files.img entry of one object.
+func fileEntry(id uint32, r *resolve.Result) (*proto.FileEntry, error) {
+	o := r.Object
+	reg := &proto.RegFileEntry{
+		Id:    gproto.Uint32(id),
+		Flags: gproto.Uint32(openFlags(o)),
+		Pos:   gproto.Uint64(0),
+		// fown cannot be read from /proc (F_GETOWN_EX needs the fd in our
+		// hands); CRIU's own entry for an fd with no owner is all zeros.
+		Fown: &proto.FownEntry{Uid: gproto.Uint32(0), Euid: gproto.Uint32(0), Signum: gproto.Uint32(0),
+			PidType: gproto.Uint32(0), Pid: gproto.Uint32(0)},
+		Name: gproto.String(string(pathOf(r))),
+	}
+	if o.Info != nil {
+		reg.Pos = gproto.Uint64(o.Info.Pos)
+	}
+	if id := mntIDFor(r); id >= 0 {
+		reg.MntId = gproto.Int32(int32(id))
+	}
+	st := o.Stat
+	if st != nil {
+		reg.Mode = gproto.Uint32(st.Mode)
+		if st.Mode&unix.S_IFMT == unix.S_IFREG {
+			reg.Size = gproto.Uint64(uint64(st.Size))
+		}
+	}
+	return &proto.FileEntry{Type: proto.FdReg.Enum(), Id: gproto.Uint32(id), Reg: reg}, nil
+}
+
+// openFlags is reg_file_entry.flags: the O_* flags without O_CLOEXEC
+// (which CRIU keeps in fdinfo_entry.flags as FD_CLOEXEC).
+func openFlags(o *fdinfo.Object) uint32 {
+	switch o.Kind {
+	case fdinfo.KindFD:
+		if o.Info != nil {
+			return o.Info.Flags &^ unix.O_CLOEXEC
+		}
+	case fdinfo.KindCwd, fdinfo.KindRoot:
+		return unix.O_RDONLY | unix.O_DIRECTORY | unix.O_LARGEFILE
+	case fdinfo.KindMap:
+		if o.Map != nil && strings.HasPrefix(o.Map.Perms, "rw") && strings.HasSuffix(o.Map.Perms, "s") {
+			return unix.O_RDWR | unix.O_LARGEFILE
+		}
+	}
+	return unix.O_RDONLY | unix.O_LARGEFILE
+}
+
+func fdFlags(o *fdinfo.Object) uint32 {
+	if o.Info != nil && o.Info.Flags&unix.O_CLOEXEC != 0 {
+		return unix.FD_CLOEXEC
+	}
+	return 0
+}
+
+// criuFstype maps a mountinfo fs name to CRIU's enum fstype (mnt.proto).
+func criuFstype(name string) (uint32, bool) {
+	switch name {
+	case "proc":
+		return 1, true
+	case "sysfs":
+		return 2, true
+	case "devtmpfs":
+		return 3, true
+	case "binfmt_misc":
+		return 4, true
+	case "tmpfs":
+		return 5, true
+	case "devpts":
+		return 6, true
+	case "pstore":
+		return 8, true
+	case "securityfs":
+		return 9, true
+	case "fusectl":
+		return 10, true
+	case "debugfs":
+		return 11, true
+	case "cgroup":
+		return 12, true
+	case "mqueue":
+		return 14, true
+	case "fuse":
+		return 15, true
+	case "overlay":
+		return uint32(proto.FstypeOverlayfs), true
+	case "autofs":
+		return 18, true
+	case "tracefs":
+		return 19, true
+	case "cgroup2":
+		return 23, true
+	}
+	return 0, false
+}
+
+// mntEntry converts one mountinfo line to CRIU's mnt_entry. Unknown
+// filesystems are recorded as AUTO with fsname, as CRIU does.
+func mntEntry(m *mountns.Mount) *proto.MntEntry {
+	e := &proto.MntEntry{
+		Fstype:      gproto.Uint32(uint32(proto.FstypeAuto)),
+		MntId:       gproto.Uint32(uint32(m.ID)),
+		RootDev:     gproto.Uint32(uint32(m.Major)<<20 | uint32(m.Minor)),
+		ParentMntId: gproto.Uint32(uint32(m.Parent)),
+		Flags:       gproto.Uint32(mountFlags(m.Options)),
+		Root:        gproto.String(m.Root),
+		Mountpoint:  gproto.String(m.Mountpoint),
+		Source:      gproto.String(m.Source),
+		Options:     gproto.String(m.VFSOptions),
+		SbFlags:     gproto.Uint32(mountFlags(m.VFSOptions) & unix.MS_RDONLY),
+	}
+	if t, ok := criuFstype(m.FSType); ok {
+		e.Fstype = gproto.Uint32(t)
+	} else {
+		e.Fsname = gproto.String(m.FSType)
+	}
+	for _, opt := range strings.Fields(m.Optional) {
+		var n uint32
+		if _, err := fmt.Sscanf(opt, "shared:%d", &n); err == nil {
+			e.SharedId = gproto.Uint32(n)
+		} else if _, err := fmt.Sscanf(opt, "master:%d", &n); err == nil {
+			e.MasterId = gproto.Uint32(n)
+		}
+	}
+	return e
+}
+
+// mountFlags turns per-mount options ("rw,nosuid,relatime") into MS_*.
+func mountFlags(opts string) uint32 {
+	var f uint32
+	for _, o := range strings.Split(opts, ",") {
+		switch o {
+		case "ro":
+			f |= unix.MS_RDONLY
+		case "nosuid":
+			f |= unix.MS_NOSUID
+		case "nodev":
+			f |= unix.MS_NODEV
+		case "noexec":
+			f |= unix.MS_NOEXEC
+		case "noatime":
+			f |= unix.MS_NOATIME
+		case "nodiratime":
+			f |= unix.MS_NODIRATIME
+		case "relatime":
+			f |= unix.MS_RELATIME
+		case "sync":
+			f |= unix.MS_SYNCHRONOUS
+		case "dirsync":
+			f |= unix.MS_DIRSYNC
+		case "mand":
+			f |= unix.MS_MANDLOCK
+		}
+	}
+	return f
+}

@@ -1,0 +1,218 @@
+package dump
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"unicode/utf8"
+
+	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/resolve"
+	"golang.org/x/sys/unix"
+)
+
+// ReportVersion is the version of the JSON report schema (docs/report.md).
+// It changes only when a field changes meaning or disappears.
+const ReportVersion = 1
+
+// Report is the stable, documented JSON form of a Dump.
+type Report struct {
+	Version   int             `json:"version"`
+	Kernel    string          `json:"kernel"`
+	RootPID   int             `json:"root_pid"`
+	Images    string          `json:"images_dir,omitempty"`
+	Counts    map[string]int  `json:"counts"`
+	Processes []ProcessReport `json:"processes"`
+}
+
+// ProcessReport is one file table.
+type ProcessReport struct {
+	PID       int            `json:"pid"`
+	TGID      int            `json:"tgid"`
+	PPID      int            `json:"ppid"`
+	Comm      string         `json:"comm"`
+	FilesID   uint32         `json:"files_id"`
+	MntNS     uint32         `json:"mnt_ns"`
+	MntNSIno  uint64         `json:"mnt_ns_inode"`
+	Objects   []ObjectReport `json:"objects"`
+	ImagesFds string         `json:"fdinfo_image,omitempty"`
+}
+
+// ObjectReport is one file reference: what the kernel said, what is true,
+// and the verdict. Every byte-string comes twice: "x" for reading (invalid
+// UTF-8 replaced by U+FFFD) and "x_b64", the exact bytes, base64.
+type ObjectReport struct {
+	Kind  string `json:"kind"`
+	FD    int    `json:"fd"`              // -1 when not an fd
+	WD    *int32 `json:"wd,omitempty"`    // watches
+	Range string `json:"range,omitempty"` // mappings: start-end (hex)
+
+	Link        string `json:"link"`
+	LinkB64     string `json:"link_b64"`
+	KernelMntID int    `json:"kernel_mnt_id"` // fdinfo/map_files mnt_id, -1 if none
+
+	Verdict    string `json:"verdict"`
+	Path       string `json:"path"`
+	PathB64    string `json:"path_b64"`
+	MntID      int    `json:"mnt_id"`
+	Mountpoint string `json:"mountpoint,omitempty"`
+	FSType     string `json:"fstype,omitempty"`
+	Dev        string `json:"dev,omitempty"` // major:minor of the true st_dev
+	Ino        uint64 `json:"ino,omitempty"`
+	Deleted    bool   `json:"deleted,omitempty"`
+	Reason     string `json:"reason,omitempty"`
+
+	Evidence []string `json:"evidence,omitempty"`
+	Error    string   `json:"error,omitempty"`
+	FileID   uint32   `json:"file_id,omitempty"` // id in files.img, 0 if none
+}
+
+// Report builds the JSON form. ids maps results to files.img ids (may be
+// nil when no images were written).
+func (d *Dump) Report(ids map[*resolve.Result]uint32) *Report {
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	rep := &Report{Version: ReportVersion, Kernel: unix.ByteSliceToString(uts.Release[:]), RootPID: d.RootPID, Counts: map[string]int{}}
+	for v, n := range d.Counts() {
+		rep.Counts[string(v)] = n
+	}
+	for _, p := range d.Processes {
+		pr := ProcessReport{PID: p.PID, TGID: p.TGID, PPID: p.PPID, Comm: p.Comm, FilesID: p.FilesID,
+			MntNS: p.Namespace.ID, MntNSIno: p.Namespace.Inode, Objects: []ObjectReport{}}
+		for i := range p.Results {
+			r := &p.Results[i]
+			pr.Objects = append(pr.Objects, objectReport(r, ids[r]))
+		}
+		rep.Processes = append(rep.Processes, pr)
+	}
+	return rep
+}
+
+func objectReport(r *resolve.Result, fileID uint32) ObjectReport {
+	o := r.Object
+	or := ObjectReport{
+		Kind: o.Kind.String(), FD: o.FD, KernelMntID: -1,
+		Link: text(o.Link), LinkB64: b64(o.Link),
+		Verdict: string(r.Verdict), Path: text(r.Path), PathB64: b64(r.Path), MntID: r.MntID,
+		Deleted: r.Deleted, Reason: r.Reason, Evidence: r.Evidence, FileID: fileID,
+	}
+	if o.Info != nil {
+		or.KernelMntID = o.Info.MntID
+	}
+	if o.Map != nil {
+		or.Range = o.Map.Range()
+		or.KernelMntID = o.Map.MapFilesMntID
+	}
+	if o.Watch != nil {
+		wd := o.Watch.WD
+		or.WD = &wd
+	}
+	if r.Mount != nil {
+		or.Mountpoint, or.FSType = r.Mount.Mountpoint, r.Mount.FSType
+	}
+	if r.Dev != 0 || r.Ino != 0 {
+		or.Dev = fmt.Sprintf("%d:%d", unix.Major(r.Dev), unix.Minor(r.Dev))
+		or.Ino = r.Ino
+	}
+	if o.Err != nil {
+		or.Error = o.Err.Error()
+	}
+	return or
+}
+
+func text(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// WriteJSON writes the report as indented JSON.
+func (rep *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(rep)
+}
+
+// WriteText writes a table a person can read: one line per object.
+// Untrusted bytes are shown Go-quoted when they hold anything unprintable.
+func (rep *Report) WriteText(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, p := range rep.Processes {
+		fmt.Fprintf(tw, "pid %d (%s) files_id %d mnt_ns %d\n", p.PID, p.Comm, p.FilesID, p.MntNS)
+		fmt.Fprintln(tw, "  OBJECT\tKIND\tPATH\tMNT_ID\tMOUNTPOINT\tFS\tVERDICT\tNOTE")
+		for _, o := range p.Objects {
+			obj := objectLabel(o)
+			mnt := "-"
+			if o.MntID >= 0 {
+				mnt = fmt.Sprint(o.MntID)
+				if o.KernelMntID >= 0 && o.KernelMntID != o.MntID {
+					mnt = fmt.Sprintf("%d (kernel: %d)", o.MntID, o.KernelMntID)
+				}
+			}
+			path := o.Path
+			if path == "" {
+				path = o.Link
+			}
+			note := o.Reason
+			if o.Error != "" && note == "" {
+				note = o.Error
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", obj, o.Kind, show(path, o.PathB64), mnt,
+				dash(o.Mountpoint), dash(o.FSType), o.Verdict, note)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	var parts []string
+	for _, v := range []resolve.Verdict{resolve.OK, resolve.Fixed, resolve.Ambiguous, resolve.Unresolved, resolve.Skipped} {
+		if n := rep.Counts[string(v)]; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n, v))
+		}
+	}
+	_, err := fmt.Fprintf(w, "summary: %s\n", strings.Join(parts, ", "))
+	return err
+}
+
+func objectLabel(o ObjectReport) string {
+	switch {
+	case o.Kind == fdinfo.KindFD.String():
+		return fmt.Sprintf("fd %d", o.FD)
+	case o.WD != nil:
+		return fmt.Sprintf("fd %d wd %d", o.FD, *o.WD)
+	case o.Range != "":
+		return o.Range
+	}
+	return o.Kind
+}
+
+// show prints a path plainly when it is printable UTF-8, else Go-quoted
+// from its exact bytes (so a newline in a name cannot break the table).
+func show(s, b64s string) string {
+	raw, _ := base64.StdEncoding.DecodeString(b64s)
+	if len(raw) == 0 {
+		raw = []byte(s)
+	}
+	for _, r := range string(raw) {
+		if r == utf8.RuneError || r < 0x20 || r == 0x7f || r == '\t' {
+			return fmt.Sprintf("%q", raw)
+		}
+	}
+	if !utf8.Valid(raw) {
+		return fmt.Sprintf("%q", raw)
+	}
+	return string(raw)
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

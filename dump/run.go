@@ -1,0 +1,132 @@
+// Package dump runs ovlfix's pipeline for one process (tree): scan what the
+// kernel says (fdinfo), read each target's mount namespace (mountns),
+// resolve every object (resolve), and produce a Report and CRIU images
+// (proto). It is what `ovlfix dump` and `ovlfix demo` call, and what a
+// migration pipeline imports.
+package dump
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/mountns"
+	"github.com/ovlfix/ovlfix/resolve"
+	"golang.org/x/sys/unix"
+)
+
+// Options tune a run. The zero value scans one process from /proc.
+type Options struct {
+	// Tree adds all threads with their own file tables and all descendants.
+	Tree bool
+	// Scanner is used as given (its zero value reads /proc).
+	Scanner fdinfo.Scanner
+}
+
+// Dump is the outcome of one run.
+type Dump struct {
+	RootPID   int
+	Processes []*Process
+	// Namespaces are the distinct mount namespaces met, numbered from 1
+	// in the order met (mountpoints-<n>.img).
+	Namespaces []*Namespace
+}
+
+// Process is one scanned file table with its resolved objects.
+type Process struct {
+	*fdinfo.Process
+	Namespace *Namespace
+	Results   []resolve.Result
+}
+
+// Namespace is one mount namespace as seen from the root of the first
+// process met in it.
+type Namespace struct {
+	ID    uint32 // 1-based, for mountpoints-<ID>.img
+	Inode uint64 // /proc/<pid>/ns/mnt inode, the kernel's identity
+	Table *mountns.Table
+}
+
+// Run scans pid (and its tree with opts.Tree), resolves everything and
+// returns the result. Errors wrap fdinfo.ErrNoProcess, ErrPermission or
+// ErrExited where that is the cause.
+func Run(pid int, opts Options) (*Dump, error) {
+	s := opts.Scanner
+	var procs []*fdinfo.Process
+	var err error
+	if opts.Tree {
+		procs, err = s.ScanTree(pid)
+	} else {
+		var p *fdinfo.Process
+		p, err = s.Scan(pid)
+		if p != nil {
+			procs = []*fdinfo.Process{p}
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	d := &Dump{RootPID: pid}
+	nsByInode := map[uint64]*Namespace{}
+	for _, fp := range procs {
+		ns, err := d.namespaceOf(fp.TGID, nsByInode)
+		if err != nil {
+			return nil, err
+		}
+		root, err := mountns.OpenRoot(fp.TGID)
+		if err != nil {
+			return nil, fmt.Errorf("pid %d: %w", fp.TGID, classify(err))
+		}
+		r := &resolve.Resolver{Table: ns.Table, Root: root}
+		d.Processes = append(d.Processes, &Process{Process: fp, Namespace: ns, Results: r.ResolveAll(fp.Objects)})
+		root.Close()
+	}
+	return d, nil
+}
+
+// namespaceOf reads the mount table of pid's mount namespace, once per
+// namespace.
+func (d *Dump) namespaceOf(pid int, seen map[uint64]*Namespace) (*Namespace, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/ns/mnt", &st); err != nil {
+		return nil, fmt.Errorf("pid %d: mount namespace: %w", pid, classify(err))
+	}
+	if ns := seen[st.Ino]; ns != nil {
+		return ns, nil
+	}
+	t, err := mountns.ReadTable(pid)
+	if err != nil {
+		return nil, fmt.Errorf("pid %d: %w", pid, classify(err))
+	}
+	ns := &Namespace{ID: uint32(len(d.Namespaces) + 1), Inode: st.Ino, Table: t}
+	d.Namespaces = append(d.Namespaces, ns)
+	seen[st.Ino] = ns
+	return ns, nil
+}
+
+// classify maps errors from /proc to fdinfo's sentinels so that callers
+// need only one set.
+func classify(err error) error {
+	switch {
+	case errors.Is(err, fdinfo.ErrNoProcess), errors.Is(err, fdinfo.ErrPermission), errors.Is(err, fdinfo.ErrExited):
+		return err
+	case errors.Is(err, unix.ESRCH), errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%w: %v", fdinfo.ErrExited, err)
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		return fmt.Errorf("%w: %v", fdinfo.ErrPermission, err)
+	}
+	return err
+}
+
+// Counts tallies verdicts over all processes.
+func (d *Dump) Counts() map[resolve.Verdict]int {
+	c := map[resolve.Verdict]int{}
+	for _, p := range d.Processes {
+		for _, r := range p.Results {
+			c[r.Verdict]++
+		}
+	}
+	return c
+}

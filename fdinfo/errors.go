@@ -1,0 +1,44 @@
+package fdinfo
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"golang.org/x/sys/unix"
+)
+
+// Errors a caller can test with errors.Is to choose an exit code or retry.
+var (
+	// ErrNoProcess: the pid does not exist (or is a zombie without files).
+	ErrNoProcess = errors.New("no such process")
+	// ErrPermission: /proc/<pid> exists but may not be read by us
+	// (ptrace access mode check: another user without CAP_SYS_PTRACE,
+	// or a Yama/LSM restriction).
+	ErrPermission = errors.New("permission denied")
+	// ErrExited: the process went away while it was being scanned; what was
+	// read is returned with this error.
+	ErrExited = errors.New("process exited during the scan")
+	// ErrClosed marks an Object whose fd was closed between the directory
+	// listing and the reads (normal for a running process).
+	ErrClosed = errors.New("fd closed during the scan")
+)
+
+// classify maps a syscall error on /proc/<pid> to one of the sentinel
+// errors, keeping the original for the message.
+func classify(pid int, what string, err error) error {
+	switch {
+	case errors.Is(err, unix.ESRCH), errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("pid %d: %s: %w (%v)", pid, what, ErrNoProcess, err)
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		return fmt.Errorf("pid %d: %s: %w (%v); run as root or with CAP_SYS_PTRACE and CAP_CHECKPOINT_RESTORE",
+			pid, what, ErrPermission, err)
+	}
+	return fmt.Errorf("pid %d: %s: %w", pid, what, err)
+}
+
+// gone reports whether err means the object vanished (fd closed, task
+// exited): those are races, not failures.
+func gone(err error) bool {
+	return errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH)
+}

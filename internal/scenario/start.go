@@ -1,0 +1,96 @@
+package scenario
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Child is a running scenario child.
+type Child struct {
+	*Manifest
+	cmd    *exec.Cmd
+	stdin  io.WriteCloser
+	stderr *bytes.Buffer
+	base   string
+	done   chan error
+}
+
+// Start re-executes this program as the scenario child in a new mount
+// namespace (and a new user namespace when spec.UserNS), waits until it
+// holds everything and returns its manifest. Stop must be called.
+func Start(ctx context.Context, spec Spec) (*Child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := json.Marshal(spec)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.CommandContext(ctx, exe)
+	cmd.Env = append(os.Environ(), envSpec+"="+string(raw))
+	attr := &syscall.SysProcAttr{
+		Cloneflags: syscall.CLONE_NEWNS,
+		Pdeathsig:  syscall.SIGKILL, // never outlive the parent
+	}
+	if spec.UserNS {
+		attr.Cloneflags |= syscall.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
+	}
+	cmd.SysProcAttr = attr
+	c := &Child{cmd: cmd, stderr: &bytes.Buffer{}, base: spec.Base, done: make(chan error, 1)}
+	cmd.Stderr = c.stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if c.stdin, err = cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start scenario child: %w", err)
+	}
+	go func() { c.done <- cmd.Wait() }()
+	m, err := readManifest(stdout)
+	if err != nil {
+		c.Stop()
+		msg := strings.TrimSpace(c.stderr.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return nil, fmt.Errorf("scenario child failed: %s", msg)
+	}
+	c.Manifest = m
+	return c, nil
+}
+
+// Stop tells the child to exit (its mounts vanish with its namespace),
+// kills it if it does not within two seconds, and removes the base dir.
+func (c *Child) Stop() error {
+	c.stdin.Close()
+	var err error
+	select {
+	case err = <-c.done:
+	case <-time.After(2 * time.Second):
+		_ = c.cmd.Process.Kill()
+		err = <-c.done
+	}
+	if rerr := os.Remove(c.base); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+		return fmt.Errorf("remove %s: %w", c.base, rerr)
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) && ee.ExitCode() != 0 {
+		return fmt.Errorf("scenario child: %v: %s", err, strings.TrimSpace(c.stderr.String()))
+	}
+	return nil
+}

@@ -1,0 +1,42 @@
+// Package testenv holds the rules for tests that need privileges or tools:
+// they skip with a reason on a developer machine, and fail in CI (CI=true),
+// where everything they need is installed and they run as root.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// InCI reports whether the tests run under .ci/run.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// unavailable skips the test, or fails it in CI, where a skip would hide
+// a missing feature.
+func unavailable(t testing.TB, why string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("CI must run this test, but: %s", why)
+	}
+	t.Skip(why)
+}
+
+// RequireRoot skips (or fails in CI) unless the test runs as root.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		unavailable(t, "needs root: it mounts overlays in a private mount namespace")
+	}
+}
+
+// RequireTool returns the path of a program, skipping (or failing in CI)
+// when it is not installed.
+func RequireTool(t testing.TB, name, pkg string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		unavailable(t, name+" not installed (Debian package "+pkg+"; scripts/setup.sh installs it)")
+	}
+	return p
+}

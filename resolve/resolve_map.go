@@ -1,0 +1,88 @@
+package resolve
+
+import (
+	"github.com/ovlfix/ovlfix/fdinfo"
+	"golang.org/x/sys/unix"
+)
+
+// resolveMap handles a file-backed mapping (kernel-quirks.md Matrix B).
+//
+// With map_files (privileged), the map_files link is the overlay path on
+// every upstream kernel since 4.2, stat through it is the overlay inode and
+// its mount id is the overlay's: the truth, confirmed by a stat inside the
+// target root. maps' own dev:ino is then only compared and reported: before
+// 6.8 it is the layer inode (Fixed, with the true dev:ino), from 6.8 on it
+// is the overlay superblock dev and overlay inode (OK).
+//
+// Without map_files only the maps path and dev:ino are known; they are
+// accepted when stat of the path inside the root agrees with them.
+func (r *Resolver) resolveMap(o *fdinfo.Object, res *Result) {
+	m := o.Map
+	if m.MapFiles != nil && m.MapFilesMntID >= 0 && len(o.Link) > 0 {
+		r.resolveMapFiles(o, res)
+		return
+	}
+	res.Path, res.Deleted = m.Path, m.Deleted
+	if m.Deleted {
+		res.unresolved("mapped file deleted and map_files not readable (%v)", o.Err)
+		return
+	}
+	mnt := r.Table.Covering(string(m.Path))
+	if mnt == nil {
+		res.unresolved("no mount covers %s", printable(m.Path))
+		return
+	}
+	res.MntID, res.Mount = mnt.ID, mnt
+	got, err := r.Root.Stat(string(m.Path))
+	if err != nil {
+		res.unresolved("stat %s in the target root: %v", printable(m.Path), err)
+		return
+	}
+	res.Dev, res.Ino = got.Dev, got.Ino
+	mapsDev := unix.Mkdev(m.DevMajor, m.DevMinor)
+	if got.Ino == m.Ino && (got.Dev == mapsDev || (m.DevMajor == uint32(mnt.Major) && m.DevMinor == uint32(mnt.Minor))) {
+		res.Verdict = OK
+		res.note("maps %s agrees with stat in the target root (%s) on mount %d", devIno(mapsDev, m.Ino), devIno(got.Dev, got.Ino), mnt.ID)
+		return
+	}
+	res.unresolved("maps says %s but stat of the path in the target root is %s, and map_files is not readable (%v): the layer lookup that confirms such a mapping needs the resolve engine",
+		devIno(mapsDev, m.Ino), devIno(got.Dev, got.Ino), o.Err)
+}
+
+func (r *Resolver) resolveMapFiles(o *fdinfo.Object, res *Result) {
+	m := o.Map
+	st := m.MapFiles
+	path := o.Link
+	if st.Nlink == 0 && len(path) > len(deletedSuffix) && string(path[len(path)-len(deletedSuffix):]) == deletedSuffix {
+		path = path[:len(path)-len(deletedSuffix)]
+		res.Deleted = true
+	}
+	res.Path, res.Dev, res.Ino = path, st.Dev, st.Ino
+	mnt := r.Table.ByID(m.MapFilesMntID)
+	if mnt == nil {
+		res.unresolved("map_files mount id %d is in no mountinfo of the target (Ubuntu SAUCE kernels report such ids, CRIU #860)", m.MapFilesMntID)
+		return
+	}
+	res.MntID, res.Mount = mnt.ID, mnt
+	res.note("map_files: %s, mount %d (%s on %q)", devIno(st.Dev, st.Ino), mnt.ID, mnt.FSType, mnt.Mountpoint)
+	if !under(path, mnt.Mountpoint) {
+		res.unresolved("map_files path %s is not under mountpoint %q of mount %d", printable(path), mnt.Mountpoint, mnt.ID)
+		return
+	}
+	if !res.Deleted {
+		r.confirm(path, &fdinfo.Stat{Dev: st.Dev, Ino: st.Ino}, res)
+		if res.Verdict != OK {
+			return
+		}
+	}
+	res.Verdict = OK
+	mapsDev := unix.Mkdev(m.DevMajor, m.DevMinor)
+	sbDev := m.DevMajor == uint32(mnt.Major) && m.DevMinor == uint32(mnt.Minor)
+	if m.Ino == st.Ino && (mapsDev == st.Dev || sbDev) {
+		res.note("maps dev:ino %s agrees", devIno(mapsDev, m.Ino))
+		return
+	}
+	res.Verdict = Fixed
+	res.Reason = "maps shows " + devIno(mapsDev, m.Ino) + ", the layer inode (kernels before 6.8); the file is " + devIno(st.Dev, st.Ino)
+	res.note("maps dev:ino %s is not the overlay's (%d:%d) nor stat's", devIno(mapsDev, m.Ino), mnt.Major, mnt.Minor)
+}

@@ -1,0 +1,175 @@
+package resolve
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/mountns"
+	"golang.org/x/sys/unix"
+)
+
+// Stater stats and opens paths inside the target's root, never following
+// a final symlink and never leaving the root. *mountns.Root is the real one; tests may pass others.
+type Stater interface {
+	Stat(path string) (unix.Stat_t, error)
+	Open(path string, flags int) (*os.File, error)
+}
+
+// Resolver resolves the objects of one process against one snapshot of its
+// mount namespace. It holds no mutable state and is safe for concurrent use.
+type Resolver struct {
+	Table *mountns.Table
+	Root  Stater
+	// WalkLimit bounds the directory entries read to find one watched
+	// inode (0: DefaultWalkLimit).
+	WalkLimit int
+}
+
+const deletedSuffix = " (deleted)"
+
+// Resolve returns the verdict for one object.
+func (r *Resolver) Resolve(o *fdinfo.Object) Result {
+	res := Result{Object: o, MntID: -1}
+	switch o.Kind {
+	case fdinfo.KindMap:
+		r.resolveMap(o, &res)
+	case fdinfo.KindWatch:
+		r.resolveWatch(o, &res, nil)
+	default:
+		r.resolveLink(o, &res)
+	}
+	return res
+}
+
+// ResolveAll resolves the objects of one process in order. Watches use the
+// paths the process holds as hints (see NewHints).
+func (r *Resolver) ResolveAll(objs []fdinfo.Object) []Result {
+	out := make([]Result, len(objs))
+	var hints Hints
+	for i := range objs {
+		o := &objs[i]
+		if o.Kind != fdinfo.KindWatch {
+			out[i] = r.Resolve(o)
+			continue
+		}
+		if hints == nil {
+			hints = NewHints(objs)
+		}
+		out[i] = Result{Object: o, MntID: -1}
+		r.resolveWatch(o, &out[i], hints)
+	}
+	return out
+}
+
+func (res *Result) note(format string, args ...any) {
+	res.Evidence = append(res.Evidence, fmt.Sprintf(format, args...))
+}
+
+func (res *Result) unresolved(format string, args ...any) {
+	res.Verdict = Unresolved
+	res.Reason = fmt.Sprintf(format, args...)
+}
+
+// resolveLink handles fds and cwd/root/exe: a link the kernel printed, a
+// stat of the open file and (for fds) fdinfo's mnt_id.
+//
+// Fast accept (design.md §3.1): the mount named by mnt_id is in the
+// target's mountinfo, the link lies under its mountpoint, and stat of the
+// link inside the target root is the inode the kernel holds. On 4.2+
+// kernels that is every overlay fd.
+func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
+	if o.Err != nil && o.Link == nil {
+		res.unresolved("%v", o.Err)
+		return
+	}
+	if len(o.Link) == 0 || o.Link[0] != '/' {
+		res.Verdict, res.Reason = Skipped, "not a path: "+printable(o.Link)
+		return
+	}
+	if bytes.HasPrefix(o.Link, []byte("/memfd:")) && o.Stat != nil && o.Stat.Nlink == 0 {
+		res.Verdict, res.Reason = Skipped, "memfd (CRIU dumps it as a memfd, not a path)"
+		return
+	}
+	path := o.Link
+	if o.Stat != nil && o.Stat.Nlink == 0 && bytes.HasSuffix(path, []byte(deletedSuffix)) {
+		path = path[:len(path)-len(deletedSuffix)]
+		res.Deleted = true
+	}
+	res.Path = path
+	if o.Stat == nil {
+		res.unresolved("no stat of the open file: %v", o.StatErr)
+		return
+	}
+	res.Dev, res.Ino = o.Stat.Dev, o.Stat.Ino
+	mnt := r.mountOf(o)
+	if mnt == nil {
+		res.unresolved("mount id %d is in no mountinfo of the target (a 3.18–4.1 overlay layer mount, or a mount of another namespace)", mntIDOf(o))
+		return
+	}
+	res.MntID, res.Mount = mnt.ID, mnt
+	res.note("mnt_id %d is %s on %q", mnt.ID, mnt.FSType, mnt.Mountpoint)
+	if !under(path, mnt.Mountpoint) {
+		res.unresolved("path %s is not under the mountpoint %q of mount %d", printable(path), mnt.Mountpoint, mnt.ID)
+		return
+	}
+	if res.Deleted {
+		res.Verdict = OK
+		res.note("deleted while open: nothing to stat; mount and inode from the open file")
+		return
+	}
+	r.confirm(path, o.Stat, res)
+}
+
+// mountOf returns the mount the kernel named for o: fdinfo's mnt_id for
+// fds. cwd/root/exe have no fdinfo: the visible mount covering the path is
+// the candidate, and confirm's stat decides.
+func (r *Resolver) mountOf(o *fdinfo.Object) *mountns.Mount {
+	if o.Info != nil && o.Info.MntID >= 0 {
+		return r.Table.ByID(o.Info.MntID)
+	}
+	return r.Table.Covering(string(o.Link))
+}
+
+func mntIDOf(o *fdinfo.Object) int {
+	if o.Info != nil {
+		return o.Info.MntID
+	}
+	return -1
+}
+
+// confirm stats path in the target root and compares it with the open
+// file's stat; a match makes the kernel's report OK.
+func (r *Resolver) confirm(path []byte, want *fdinfo.Stat, res *Result) {
+	got, err := r.Root.Stat(string(path))
+	if err != nil {
+		res.unresolved("stat %s in the target root: %v", printable(path), err)
+		return
+	}
+	if got.Dev != want.Dev || got.Ino != want.Ino {
+		res.unresolved("stat %s in the target root gives %s, the open file is %s (renamed or over-mounted since open?)",
+			printable(path), devIno(got.Dev, got.Ino), devIno(want.Dev, want.Ino))
+		return
+	}
+	res.Verdict = OK
+	res.note("stat in target root matches %s", devIno(want.Dev, want.Ino))
+}
+
+// under reports whether path lies at or below mountpoint, component-wise.
+func under(path []byte, mountpoint string) bool {
+	if mountpoint == "/" {
+		return len(path) > 0 && path[0] == '/'
+	}
+	if !bytes.HasPrefix(path, []byte(mountpoint)) {
+		return false
+	}
+	return len(path) == len(mountpoint) || path[len(mountpoint)] == '/'
+}
+
+func devIno(dev, ino uint64) string {
+	return fmt.Sprintf("%d:%d/%d", unix.Major(dev), unix.Minor(dev), ino)
+}
+
+// printable quotes untrusted bytes for messages (never for data).
+func printable(b []byte) string { return fmt.Sprintf("%q", b) }

@@ -1,0 +1,65 @@
+// Package resolve decides what is TRUE about each file object of a process:
+// given what the kernel said (an fdinfo.Object), the target's mount table
+// and a handle on its root, it returns the true path, mount and inode of
+// the file, a verdict, and the evidence for it.
+//
+// Threat model: the link text, the mount table and everything inside the
+// target's root are untrusted. Paths are only ever resolved inside the
+// target's root (mountns.Root, RESOLVE_IN_ROOT), never following a final
+// symlink, and a candidate is accepted only when stat(2) of it inside the
+// target gives the very inode the kernel holds.
+package resolve
+
+import (
+	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/mountns"
+)
+
+// Verdict is the outcome for one object.
+type Verdict string
+
+const (
+	// OK: the kernel told the truth; Path and MntID are what it said.
+	OK Verdict = "ok"
+	// Fixed: the kernel's report was wrong; Path/MntID/Dev/Ino are the
+	// corrected values and Evidence says how they were confirmed.
+	Fixed Verdict = "fixed"
+	// Ambiguous: several candidates match; one was chosen deterministically
+	// and Candidates lists them all.
+	Ambiguous Verdict = "ambiguous"
+	// Unresolved: no confirmed answer; Reason says why.
+	Unresolved Verdict = "unresolved"
+	// Skipped: not a path object (socket, pipe, anon inode, memfd).
+	Skipped Verdict = "skipped"
+)
+
+// Result is the resolver's answer for one object.
+type Result struct {
+	Object  *fdinfo.Object
+	Verdict Verdict
+	// Path is the file's absolute path in the target's mount namespace
+	// (raw bytes, " (deleted)" removed), nil when unknown.
+	Path []byte
+	// MntID is the id of the mount the file is reached through, as in the
+	// target's mountinfo; -1 when unknown. Mount is that mount.
+	MntID int
+	Mount *mountns.Mount
+	// Dev and Ino are the true stat(2) st_dev/st_ino of the file.
+	Dev, Ino uint64
+	// Deleted is set when the file was unlinked while held.
+	Deleted bool
+	// Reason is a one-line explanation for unresolved/skipped verdicts and
+	// for fixes.
+	Reason string
+	// Evidence lists the checks that ran, in order.
+	Evidence []string
+	// Candidates lists every candidate considered when there were several.
+	Candidates []Candidate
+}
+
+// Candidate is one possible (path, mount) for an object.
+type Candidate struct {
+	Path    []byte
+	MntID   int
+	Matched bool
+}

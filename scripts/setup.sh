@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Install what ovlfix's tests need, idempotently: Debian's criu (for crit,
+# CRIU's own image reader, and criu itself for the lab tests), gcc (the
+# benchmark's C holder and floor programs) and the Go modules pinned in
+# go.sum (so that no test touches the network). Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v crit >/dev/null 2>&1 || need+=(criu)
+command -v gcc  >/dev/null 2>&1 || need+=(gcc)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing ${need[*]}; run as root or: sudo apt-get install ${need[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need[*]} (Debian packages)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+command -v go >/dev/null 2>&1 || { echo "setup: Go is not installed (https://go.dev/doc/install)" >&2; exit 1; }
+go mod download
+echo "setup: ok ($(go version | cut -d' ' -f3), $(crit --help >/dev/null 2>&1 && echo crit present))"
