@@ -27,14 +27,21 @@ var (
 // classify maps a syscall error on /proc/<pid> to one of the sentinel
 // errors, keeping the original for the message.
 func classify(pid int, what string, err error) error {
+	var sentinel error
+	hint := ""
 	switch {
 	case errors.Is(err, unix.ESRCH), errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("pid %d: %s: %w (%v)", pid, what, ErrNoProcess, err)
+		sentinel = ErrNoProcess
 	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
-		return fmt.Errorf("pid %d: %s: %w (%v); run as root or with CAP_SYS_PTRACE and CAP_CHECKPOINT_RESTORE",
-			pid, what, ErrPermission, err)
+		sentinel = ErrPermission
+		hint = "; run as root, or with CAP_SYS_PTRACE (and CAP_CHECKPOINT_RESTORE for map_files)"
+	default:
+		return fmt.Errorf("pid %d: %s: %w", pid, what, err)
 	}
-	return fmt.Errorf("pid %d: %s: %w", pid, what, err)
+	if errors.Is(err, unix.EACCES) || errors.Is(err, unix.ESRCH) {
+		return fmt.Errorf("pid %d: %s: %w%s", pid, what, sentinel, hint)
+	}
+	return fmt.Errorf("pid %d: %s: %w (%v)%s", pid, what, sentinel, err, hint)
 }
 
 // gone reports whether err means the object vanished (fd closed, task

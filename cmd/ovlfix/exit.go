@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
-	"github.com/spf13/cobra"
 )
 
 // Exit codes (docs/cli.md). They are part of the interface: scripts and
@@ -63,8 +62,4 @@ type usageError struct{ error }
 func isUsage(err error) bool {
 	var ue usageError
 	return errors.As(err, &ue)
-}
-
-func usagef(cmd *cobra.Command, err error) error {
-	return usageError{err}
 }

@@ -50,9 +50,6 @@ func printImages(out io.Writer, dir string) error {
 		}
 		fmt.Fprintf(out, "  crit decode: ok\n")
 	}
-	if critErr != nil {
-		return nil
-	}
 	return nil
 }
 

@@ -14,6 +14,7 @@ each one inside the process's own mount namespace, and writes CRIU images.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newDumpCmd(), newDemoCmd())
 	return root
 }

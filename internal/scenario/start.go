@@ -32,6 +32,12 @@ func Start(ctx context.Context, spec Spec) (*Child, error) {
 	if err != nil {
 		return nil, err
 	}
+	return StartWith(ctx, exe, spec)
+}
+
+// StartWith is Start with another executable as the child; it must call
+// MaybeRunChild first thing.
+func StartWith(ctx context.Context, exe string, spec Spec) (*Child, error) {
 	raw, err := json.Marshal(spec)
 	if err != nil {
 		return nil, err
