@@ -121,10 +121,10 @@ type Info struct {
 type MarkKind int
 
 const (
-	MarkInotify        MarkKind = iota // "inotify wd:... ino:... sdev:..."
-	MarkFanotifyInode                  // "fanotify ino:... sdev:..."
-	MarkFanotifyMount                  // "fanotify mnt_id:..."
-	MarkFanotifySuper                  // "fanotify sdev:..." (sb mark, no ino)
+	MarkInotify       MarkKind = iota // "inotify wd:... ino:... sdev:..."
+	MarkFanotifyInode                 // "fanotify ino:... sdev:..."
+	MarkFanotifyMount                 // "fanotify mnt_id:..."
+	MarkFanotifySuper                 // "fanotify sdev:..." (sb mark, no ino)
 )
 
 // Mark is one inotify watch or fanotify mark. All numeric fields are printed
