@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"unsafe"
 
@@ -133,6 +134,11 @@ func doOp(m *Manifest, op Op) (Held, error) {
 			return h, err
 		}
 		h.FD = fd
+		for i := 1; i < op.Count; i++ {
+			if _, err := unix.Open(path, flags, 0); err != nil {
+				return h, fmt.Errorf("open number %d: %w", i+1, err)
+			}
+		}
 		if op.Kind == "open-rw" { // copy-up may have changed nothing, but restat
 			if err := unix.Fstat(fd, &st); err == nil {
 				h.Dev, h.Ino = st.Dev, st.Ino
@@ -162,6 +168,12 @@ func doOp(m *Manifest, op Op) (Held, error) {
 			return h, err
 		}
 		h.Kind, h.FD, h.WD = "watch", m.Inotify, wd
+	case "thread-open":
+		fd, tid, err := openInPrivateTable(path)
+		if err != nil {
+			return h, err
+		}
+		h.Kind, h.FD, h.TID = "thread-fd", fd, tid
 	case "chdir":
 		if err := unix.Chdir(path); err != nil {
 			return h, err
@@ -171,6 +183,33 @@ func doOp(m *Manifest, op Op) (Held, error) {
 		return h, fmt.Errorf("unknown op kind %q", op.Kind)
 	}
 	return h, nil
+}
+
+// openInPrivateTable starts an OS thread that unshares its file table
+// (unshare(CLONE_FILES)) and opens path in it. The thread stays locked
+// and parked for the child's lifetime, so the table lives as long.
+func openInPrivateTable(path string) (fd, tid int, err error) {
+	type res struct {
+		fd, tid int
+		err     error
+	}
+	ch := make(chan res)
+	// Hold the current thread so the goroutine below cannot run on it:
+	// it must get a thread of its own to unshare.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread is ours alone
+		if err := unix.Unshare(unix.CLONE_FILES); err != nil {
+			ch <- res{err: fmt.Errorf("unshare(CLONE_FILES): %w", err)}
+			return
+		}
+		fd, err := unix.Open(path, unix.O_RDONLY, 0)
+		ch <- res{fd, unix.Gettid(), err}
+		select {} // park forever
+	}()
+	r := <-ch
+	return r.fd, r.tid, r.err
 }
 
 // findMount reads the overlay's mount id and dev from our own mountinfo.

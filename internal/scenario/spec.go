@@ -44,9 +44,14 @@ type File struct {
 type Op struct {
 	// Kind: "open" (O_RDONLY), "open-rw" (O_RDWR), "open-dir", "mmap"
 	// (open, mmap MAP_SHARED one page, close the fd), "watch" (an inotify
-	// watch; one inotify fd serves every watch), "chdir".
+	// watch; one inotify fd serves every watch), "chdir", "thread-open"
+	// (a thread that unshares its file table, CLONE_FILES, and opens the
+	// path there).
 	Kind string `json:"kind"`
 	Path []byte `json:"path"`
+	// Count repeats an "open" (benchmarks hold thousands of fds); only
+	// the first is reported in the manifest.
+	Count int `json:"count,omitempty"`
 }
 
 // Manifest is what the child reports once it holds everything.
@@ -64,11 +69,12 @@ type Manifest struct {
 
 // Held is one thing the child holds, with the truth about it.
 type Held struct {
-	Kind string `json:"kind"` // "fd", "map", "watch", "cwd"
-	FD   int    `json:"fd"`   // fd number ("fd"), inotify fd ("watch"), else -1
-	WD   int    `json:"wd"`   // inotify watch descriptor, else 0
-	Addr uint64 `json:"addr"` // mapping start ("map"), else 0
-	Path []byte `json:"path"` // absolute overlay path
-	Dev  uint64 `json:"dev"`  // stat(Path) in the child's namespace
+	Kind string `json:"kind"`          // "fd", "map", "watch", "cwd", "thread-fd"
+	FD   int    `json:"fd"`            // fd number ("fd", "thread-fd"), inotify fd ("watch"), else -1
+	TID  int    `json:"tid,omitempty"` // "thread-fd": the thread owning the private table
+	WD   int    `json:"wd"`            // inotify watch descriptor, else 0
+	Addr uint64 `json:"addr"`          // mapping start ("map"), else 0
+	Path []byte `json:"path"`          // absolute overlay path
+	Dev  uint64 `json:"dev"`           // stat(Path) in the child's namespace
 	Ino  uint64 `json:"ino"`
 }
