@@ -1,0 +1,241 @@
+package mountns
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// buildTree creates entries from a tiny spec, one per line:
+//
+//	dir PATH | file PATH | symlink PATH TARGET
+func buildTree(t *testing.T, base, spec string) {
+	t.Helper()
+	for _, line := range strings.Split(strings.TrimSpace(spec), "\n") {
+		f := strings.Fields(line)
+		p := filepath.Join(base, f[1])
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		switch f[0] {
+		case "dir":
+			err = os.MkdirAll(p, 0o755)
+		case "file":
+			err = os.WriteFile(p, []byte(f[1]), 0o644)
+		case "symlink":
+			err = os.Symlink(f[2], p)
+		default:
+			t.Fatalf("bad spec line %q", line)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func lstatIno(t *testing.T, p string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Lstat(p, &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// rootModes opens the same root twice: resolving with openat2, and with
+// openat2 failing ENOSYS so the component walk is used (as on < 5.6).
+func rootModes(t *testing.T, dir string) map[string]*Root {
+	t.Helper()
+	modes := map[string]*Root{}
+	for _, name := range []string{"openat2", "walk"} {
+		r, err := OpenRootPath(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { r.Close() })
+		if name == "walk" {
+			r.openat2 = func(int, string, *unix.OpenHow) (int, error) { return -1, unix.ENOSYS }
+		}
+		modes[name] = r
+	}
+	return modes
+}
+
+func TestRootStaysInsideRoot(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "root")
+	// The same names exist outside the root (base/...) and inside it
+	// (root/...): every resolution must land on the inside one.
+	buildTree(t, base, `
+file secret
+file etc/passwd
+dir root`)
+	buildTree(t, root, `
+file secret
+file etc/passwd
+file `+base+`/secret
+symlink abs-passwd /etc/passwd
+symlink etcdir /etc
+symlink a/b/up ../../../../../..
+symlink a/b/up-secret ../../../../../../secret
+symlink hostbase `+base+`
+symlink loop1 loop2
+symlink loop2 loop1
+symlink self-loop self-loop/x
+symlink chain1 chain2
+symlink chain2 /a/b/up
+dir dir
+symlink final etc/passwd`)
+
+	inside := func(p string) uint64 { return lstatIno(t, filepath.Join(root, p)) }
+	cases := []struct {
+		path string
+		ino  uint64 // 0: an error is expected
+		err  error
+		mode uint32
+	}{
+		{path: "/etc/passwd", ino: inside("etc/passwd"), mode: unix.S_IFREG},
+		{path: "etc/passwd", ino: inside("etc/passwd"), mode: unix.S_IFREG},
+		{path: "/", ino: inside("."), mode: unix.S_IFDIR},
+		{path: "/..", ino: inside("."), mode: unix.S_IFDIR},
+		{path: "/../../../secret", ino: inside("secret"), mode: unix.S_IFREG},
+		{path: "/etcdir/passwd", ino: inside("etc/passwd"), mode: unix.S_IFREG},
+		{path: "/a/b/up/secret", ino: inside("secret"), mode: unix.S_IFREG},
+		{path: "/a/b/up/etc/../secret", ino: inside("secret"), mode: unix.S_IFREG},
+		{path: "/chain1/secret", ino: inside("secret"), mode: unix.S_IFREG},
+		{path: "/hostbase/secret", ino: inside(base + "/secret"), mode: unix.S_IFREG},
+		{path: "/dir/../etcdir/./passwd", ino: inside("etc/passwd"), mode: unix.S_IFREG},
+		// Final symlinks are not followed (lstat).
+		{path: "/abs-passwd", ino: inside("abs-passwd"), mode: unix.S_IFLNK},
+		{path: "/a/b/up-secret", ino: inside("a/b/up-secret"), mode: unix.S_IFLNK},
+		{path: "/final", ino: inside("final"), mode: unix.S_IFLNK},
+		{path: "/loop1", ino: inside("loop1"), mode: unix.S_IFLNK},
+		// Loops and misuse.
+		{path: "/loop1/x", err: unix.ELOOP},
+		{path: "/self-loop/y", err: unix.ELOOP},
+		{path: "/etc/passwd/x", err: unix.ENOTDIR},
+		{path: "/nope", err: unix.ENOENT},
+		{path: "", err: unix.ENOENT},
+	}
+	for mode, r := range rootModes(t, root) {
+		for _, c := range cases {
+			st, err := r.Stat(c.path)
+			if c.err != nil {
+				if !errors.Is(err, c.err) {
+					t.Errorf("%s: Stat(%q) err %v, want %v", mode, c.path, err, c.err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Errorf("%s: Stat(%q): %v", mode, c.path, err)
+				continue
+			}
+			if st.Ino != c.ino || st.Mode&unix.S_IFMT != c.mode {
+				t.Errorf("%s: Stat(%q) = ino %d mode %o, want ino %d mode %o", mode, c.path, st.Ino, st.Mode&unix.S_IFMT, c.ino, c.mode)
+			}
+		}
+		if mode == "walk" && !r.noOpenat2.Load() {
+			t.Errorf("walk mode did not record that openat2 is missing")
+		}
+	}
+}
+
+// A real procfs inside the root: its magic links (and, for the walk, every
+// procfs symlink) must not be followed.
+func TestRootRefusesProcMagicLinks(t *testing.T) {
+	f, err := os.Open("/etc/hostname")
+	if err != nil {
+		f, err = os.Open("/proc/version")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	pid := strconv.Itoa(os.Getpid())
+	fdPath := "/proc/" + pid + "/fd/" + strconv.Itoa(int(f.Fd()))
+	for mode, r := range rootModes(t, "/") {
+		for _, p := range []string{
+			"/proc/" + pid + "/root/etc/passwd",
+			"/proc/" + pid + "/cwd/.",
+			fdPath + "/x",
+			"/proc/thread-self/root/etc",
+		} {
+			if _, err := r.Stat(p); !errors.Is(err, unix.ELOOP) {
+				t.Errorf("%s: Stat(%q) err %v, want ELOOP", mode, p, err)
+			}
+		}
+		// A final magic link is reported, not followed.
+		st, err := r.Stat(fdPath)
+		if err != nil || st.Mode&unix.S_IFMT != unix.S_IFLNK {
+			t.Errorf("%s: Stat(%q) = mode %o err %v, want the symlink", mode, fdPath, st.Mode, err)
+		}
+		if _, err := r.Open(fdPath, unix.O_RDONLY); !errors.Is(err, unix.ELOOP) {
+			t.Errorf("%s: Open(%q, O_RDONLY) err %v, want ELOOP", mode, fdPath, err)
+		}
+	}
+}
+
+func TestRootOpen(t *testing.T) {
+	dir := t.TempDir()
+	buildTree(t, dir, `
+file d/f
+symlink l d`)
+	for mode, r := range rootModes(t, dir) {
+		f, err := r.Open("/l/f", unix.O_RDONLY)
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		b := make([]byte, 16)
+		n, _ := f.Read(b)
+		f.Close()
+		if string(b[:n]) != "d/f" {
+			t.Errorf("%s: read %q", mode, b[:n])
+		}
+		d, err := r.Open("/l", unix.O_RDONLY|unix.O_DIRECTORY)
+		if !errors.Is(err, unix.ELOOP) && !errors.Is(err, unix.ENOTDIR) {
+			t.Errorf("%s: opening a final symlink as a directory: %v %v", mode, d, err)
+		}
+		d, err = r.Open("/l/", unix.O_PATH)
+		if err != nil {
+			t.Errorf("%s: %v", mode, err)
+		} else {
+			d.Close()
+		}
+	}
+}
+
+func TestRootOpenat2Retries(t *testing.T) {
+	dir := t.TempDir()
+	buildTree(t, dir, "file f")
+	r, err := OpenRootPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	calls := 0
+	r.openat2 = func(fd int, p string, how *unix.OpenHow) (int, error) {
+		if calls++; calls <= 3 {
+			return -1, unix.EAGAIN
+		}
+		return unix.Openat2(fd, p, how)
+	}
+	if st, err := r.Stat("/f"); err != nil || st.Ino != lstatIno(t, dir+"/f") || calls != 4 {
+		t.Errorf("after 3 EAGAIN: ino %d err %v calls %d", st.Ino, err, calls)
+	}
+	calls = 0
+	r.openat2 = func(int, string, *unix.OpenHow) (int, error) { calls++; return -1, unix.EAGAIN }
+	if _, err := r.Stat("/f"); !errors.Is(err, unix.EAGAIN) || calls != openat2Retries {
+		t.Errorf("endless EAGAIN: err %v after %d calls", err, calls)
+	}
+	calls = 0
+	r.openat2 = func(int, string, *unix.OpenHow) (int, error) { calls++; return -1, unix.EXDEV }
+	if _, err := r.Stat("/f"); !errors.Is(err, unix.EXDEV) || calls != 1 || r.noOpenat2.Load() {
+		t.Errorf("EXDEV: err %v after %d calls", err, calls)
+	}
+}
