@@ -125,6 +125,8 @@ func (s *Scanner) scanFds(pd *procDir, p *Process) error {
 		return classify(pd.pid, "list fds", err)
 	}
 	objs := make([]Object, len(fds))
+	stats := make([]Stat, len(fds))
+	infos := make([]Info, len(fds))
 	w := min(s.workers(), max(1, len(fds)/64)) // tiny tables: no goroutines
 	chunk := (len(fds) + w - 1) / max(w, 1)
 	var wg sync.WaitGroup
@@ -133,7 +135,7 @@ func (s *Scanner) scanFds(pd *procDir, p *Process) error {
 		work := func() {
 			r := newFdReader(fdDir, infoDir, pd.pid)
 			for i := lo; i < hi; i++ {
-				r.read(fds[i], &objs[i])
+				r.read(fds[i], &objs[i], &stats[i], &infos[i])
 			}
 		}
 		if w == 1 {
@@ -149,10 +151,11 @@ func (s *Scanner) scanFds(pd *procDir, p *Process) error {
 }
 
 // listFds returns the fd numbers of an open /proc/<pid>/fd, in the
-// kernel's (ascending) order, with one large getdents64 buffer.
+// kernel's (ascending) order. A 32 KiB getdents64 buffer takes ~1,300
+// names a call: a larger one only costs page faults.
 func listFds(dirfd int) ([]int, error) {
-	buf := make([]byte, 256<<10)
-	var fds []int
+	buf := make([]byte, 32<<10)
+	fds := make([]int, 0, 256)
 	for {
 		n, err := unix.Getdents(dirfd, buf)
 		if err != nil {
