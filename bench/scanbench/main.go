@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"time"
@@ -21,7 +22,17 @@ func main() {
 	workers := flag.Int("t", 1, "scanner workers")
 	reps := flag.Int("r", 5, "repetitions")
 	mapFiles := flag.Bool("map-files", true, "read map_files for mappings")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "scanbench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: scanbench [-t T] [-r R] PID")
 		os.Exit(2)
@@ -40,7 +51,7 @@ func main() {
 		times[i] = float64(time.Since(t0).Microseconds())
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "scanbench:", err)
-			os.Exit(1)
+			return
 		}
 		fds = 0
 		for _, o := range p.Objects {
