@@ -9,6 +9,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -61,9 +62,7 @@ func floorScan(b *testing.B, pid int) int {
 // ratios (goals: scan1/floor <= 1.15, scan2/floor <= 0.65 on two cores).
 // Alternating keeps the machine's noise out of the ratios.
 func BenchmarkScanVsFloor(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root to build the overlay")
-	}
+	testenv.RequireRoot(b)
 	base, err := os.MkdirTemp("", "ovlfix-bench-")
 	if err != nil {
 		b.Fatal(err)

@@ -3,6 +3,7 @@ package mountns
 import (
 	"bufio"
 	"fmt"
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"io"
 	"os"
 	"os/exec"
@@ -87,9 +88,7 @@ func helperManyMounts(arg string) (string, error) {
 // with the test.
 func startHelper(tb testing.TB, mode, arg string) (int, string) {
 	tb.Helper()
-	if os.Geteuid() != 0 {
-		tb.Skip("needs root: the helper creates a mount namespace and mounts tmpfs")
-	}
+	testenv.RequireRoot(tb)
 	cmd := exec.Command(os.Args[0], "-test.run=^$", arg)
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Unshareflags: syscall.CLONE_NEWNS}

@@ -4,25 +4,18 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"os"
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"os/exec"
 	"strconv"
 	"testing"
 	"unicode/utf8"
 )
 
-// requireCrit returns the path of CRIU's crit tool. The project's CI installs it
-// (Debian package "crit"); there a missing crit fails the test, elsewhere it skips.
+// requireCrit returns the path of CRIU's crit tool (Debian package criu):
+// a missing crit skips the test, and fails it in CI.
 func requireCrit(t *testing.T) string {
 	t.Helper()
-	p, err := exec.LookPath("crit")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("crit not found in PATH (%v): CI must install CRIU's crit (Debian: apt-get install criu)", err)
-		}
-		t.Skipf("crit not found in PATH (%v); install CRIU's crit to run this test", err)
-	}
-	return p
+	return testenv.RequireTool(t, "crit", "criu")
 }
 
 // critDecode runs `crit decode -i path` (not --pretty: numbers stay numbers) and returns
