@@ -2,7 +2,6 @@ package dump_test
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,27 +14,6 @@ import (
 	"github.com/ovlfix/ovlfix/proto"
 	"github.com/ovlfix/ovlfix/resolve"
 )
-
-// startDemo starts the demo scenario as a live target.
-func startDemo(t *testing.T) *scenario.Child {
-	t.Helper()
-	testenv.RequireRoot(t)
-	base, err := os.MkdirTemp("", "ovlfix-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := scenario.Start(context.Background(), scenario.Demo(base))
-	if err != nil {
-		os.Remove(base)
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := c.Stop(); err != nil {
-			t.Errorf("stop scenario: %v", err)
-		}
-	})
-	return c
-}
 
 // find returns the result for one thing the child holds.
 func find(t *testing.T, d *dump.Dump, h scenario.Held) *resolve.Result {
@@ -58,7 +36,7 @@ func find(t *testing.T, d *dump.Dump, h scenario.Held) *resolve.Result {
 // TestRunLiveOverlay dumps a real process holding files on a real overlay
 // and checks every held object against what the process itself saw.
 func TestRunLiveOverlay(t *testing.T) {
-	c := startDemo(t)
+	c := scenario.StartT(t, "", scenario.Demo)
 	d, err := dump.Run(c.PID, dump.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -87,7 +65,7 @@ func TestRunLiveOverlay(t *testing.T) {
 // TestWriteImagesLive writes images for the live target, reads them back
 // with proto and with CRIU's crit, and checks the hostile name byte-exact.
 func TestWriteImagesLive(t *testing.T) {
-	c := startDemo(t)
+	c := scenario.StartT(t, "", scenario.Demo)
 	crit := testenv.RequireTool(t, "crit", "criu")
 	d, err := dump.Run(c.PID, dump.Options{})
 	if err != nil {

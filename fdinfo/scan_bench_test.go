@@ -1,7 +1,6 @@
 package fdinfo_test
 
 import (
-	"context"
 	"os"
 	"strconv"
 	"testing"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
-	"github.com/ovlfix/ovlfix/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -62,21 +60,13 @@ func floorScan(b *testing.B, pid int) int {
 // ratios (goals: scan1/floor <= 1.15, scan2/floor <= 0.65 on two cores).
 // Alternating keeps the machine's noise out of the ratios.
 func BenchmarkScanVsFloor(b *testing.B) {
-	testenv.RequireRoot(b)
-	base, err := os.MkdirTemp("", "ovlfix-bench-")
-	if err != nil {
-		b.Fatal(err)
-	}
-	c, err := scenario.Start(context.Background(), scenario.Spec{
-		Base:  base,
-		Files: []scenario.File{{Name: []byte("f"), Layer: "lower", Content: "x"}},
-		Ops:   []scenario.Op{{Kind: "open", Path: []byte("f"), Count: benchFds}},
+	c := scenario.StartT(b, "", func(base string) scenario.Spec {
+		return scenario.Spec{
+			Base:  base,
+			Files: []scenario.File{{Name: []byte("f"), Layer: "lower", Content: "x"}},
+			Ops:   []scenario.Op{{Kind: "open", Path: []byte("f"), Count: benchFds}},
+		}
 	})
-	if err != nil {
-		os.Remove(base)
-		b.Fatal(err)
-	}
-	defer c.Stop()
 	one, two := fdinfo.Scanner{Workers: 1}, fdinfo.Scanner{Workers: 2}
 	var tf, t1, t2 time.Duration
 	fds := 0

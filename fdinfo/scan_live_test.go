@@ -2,13 +2,11 @@ package fdinfo_test
 
 import (
 	"bytes"
-	"context"
 	"os"
 	"testing"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
-	"github.com/ovlfix/ovlfix/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,26 +15,10 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-func startDemo(t *testing.T) *scenario.Child {
-	t.Helper()
-	testenv.RequireRoot(t)
-	base, err := os.MkdirTemp("", "ovlfix-scan-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := scenario.Start(context.Background(), scenario.Demo(base))
-	if err != nil {
-		os.Remove(base)
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Stop() })
-	return c
-}
-
 // TestScanLive checks what the scanner reads from a real process holding
 // real overlay files against what that process itself saw.
 func TestScanLive(t *testing.T) {
-	c := startDemo(t)
+	c := scenario.StartT(t, "", scenario.Demo)
 	for _, workers := range []int{1, 2} {
 		s := fdinfo.Scanner{Workers: workers}
 		p, err := s.Scan(c.PID)

@@ -2,34 +2,22 @@ package fdinfo_test
 
 import (
 	"bytes"
-	"context"
-	"os"
 	"testing"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
-	"github.com/ovlfix/ovlfix/internal/testenv"
 )
 
 // TestScanTreeThreadTable: a thread that unshared its file table is
 // scanned as a table of its own, with its own files_id and its fd.
 func TestScanTreeThreadTable(t *testing.T) {
-	testenv.RequireRoot(t)
-	base, err := os.MkdirTemp("", "ovlfix-tree-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	spec := scenario.Spec{
-		Base:  base,
-		Files: []scenario.File{{Name: []byte("private.txt"), Layer: "lower", Content: "p"}},
-		Ops:   []scenario.Op{{Kind: "thread-open", Path: []byte("private.txt")}},
-	}
-	c, err := scenario.Start(context.Background(), spec)
-	if err != nil {
-		os.Remove(base)
-		t.Fatal(err)
-	}
-	defer c.Stop()
+	c := scenario.StartT(t, "", func(base string) scenario.Spec {
+		return scenario.Spec{
+			Base:  base,
+			Files: []scenario.File{{Name: []byte("private.txt"), Layer: "lower", Content: "p"}},
+			Ops:   []scenario.Op{{Kind: "thread-open", Path: []byte("private.txt")}},
+		}
+	})
 	h := c.Held[0]
 	if h.TID == 0 || h.TID == c.PID {
 		t.Fatalf("thread-open reported tid %d (pid %d)", h.TID, c.PID)
