@@ -30,7 +30,7 @@ func (s *Scanner) scanMaps(pd *procDir, p *Process) error {
 					// One refusal means all will be refused: say it once
 					// on every mapping and stop asking.
 					mapFiles = false
-					mfErr = fmt.Errorf("map_files: %w (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE in the initial user namespace)", err)
+					mfErr = fmt.Errorf("map_files not readable (%w): needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE in the initial user namespace; maps alone was used", errnoOf(err))
 				} else {
 					o.Err = err
 				}
@@ -48,6 +48,15 @@ func (s *Scanner) scanMaps(pd *procDir, p *Process) error {
 		return fmt.Errorf("pid %d: maps: %w", pd.pid, err)
 	}
 	return nil
+}
+
+// errnoOf returns the syscall errno inside err, or err itself.
+func errnoOf(err error) error {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
 }
 
 // readMapFiles reads /proc/<pid>/map_files/<range>: the link (raw bytes,
