@@ -147,22 +147,22 @@ func fileEntry(id uint32, r *resolve.Result) (*proto.FileEntry, error) {
 	return &proto.FileEntry{Type: proto.FdReg.Enum(), Id: gproto.Uint32(id), Reg: reg}, nil
 }
 
-// openFlags is reg_file_entry.flags: the O_* flags without O_CLOEXEC
-// (which CRIU keeps in fdinfo_entry.flags as FD_CLOEXEC).
+// openFlags is reg_file_entry.flags: an fd's O_* flags without O_CLOEXEC
+// (CRIU keeps that in fdinfo_entry.flags as FD_CLOEXEC). For cwd, root,
+// exe and read-only or private mappings CRIU 3.17 writes 0 (checked on the
+// images in testdata/criu); a shared writable mapping is reopened O_RDWR.
 func openFlags(o *fdinfo.Object) uint32 {
 	switch o.Kind {
 	case fdinfo.KindFD:
 		if o.Info != nil {
 			return o.Info.Flags &^ unix.O_CLOEXEC
 		}
-	case fdinfo.KindCwd, fdinfo.KindRoot:
-		return unix.O_RDONLY | unix.O_DIRECTORY | unix.O_LARGEFILE
 	case fdinfo.KindMap:
-		if o.Map != nil && strings.HasPrefix(o.Map.Perms, "rw") && strings.HasSuffix(o.Map.Perms, "s") {
-			return unix.O_RDWR | unix.O_LARGEFILE
+		if o.Map != nil && len(o.Map.Perms) == 4 && o.Map.Perms[1] == 'w' && o.Map.Perms[3] == 's' {
+			return unix.O_RDWR
 		}
 	}
-	return unix.O_RDONLY | unix.O_LARGEFILE
+	return unix.O_RDONLY
 }
 
 func fdFlags(o *fdinfo.Object) uint32 {
