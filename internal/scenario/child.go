@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"unsafe"
 
 	"github.com/moby/sys/mountinfo"
@@ -40,81 +42,237 @@ func MaybeRunChild() {
 	os.Exit(0)
 }
 
-// runChild builds the overlay, performs the ops, writes the manifest to
-// out and holds everything until in reaches EOF (the parent is done).
+// runChild runs the spec's steps, writes the manifest to out and holds
+// everything until in reaches EOF (the parent is done).
 func runChild(spec *Spec, out io.Writer, in io.Reader) error {
 	// A new mount namespace starts with the parent's propagation; make it
 	// private first so nothing we mount reaches the host.
 	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
 		return fmt.Errorf("make / private: %w", err)
 	}
-	if err := unix.Mount("tmpfs", spec.Base, "tmpfs", 0, "mode=0755"); err != nil {
-		return fmt.Errorf("mount tmpfs on %s: %w", spec.Base, err)
-	}
-	dir := func(n string) string { return filepath.Join(spec.Base, n) }
-	for _, d := range []string{"lower", "upper", "work", "merged"} {
-		if err := os.Mkdir(dir(d), 0o755); err != nil {
-			return err
+	if !spec.HostLayers {
+		if err := unix.Mount("tmpfs", spec.Base, "tmpfs", 0, "mode=0755"); err != nil {
+			return fmt.Errorf("mount tmpfs on %s: %w", spec.Base, err)
 		}
 	}
-	for _, f := range spec.Files {
-		layers := []string{f.Layer}
-		if f.Layer == "both" {
-			layers = []string{"lower", "upper"}
-		}
-		for _, l := range layers {
-			p := filepath.Join(dir(l), string(f.Name))
-			if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-				return err
-			}
-			if err := os.WriteFile(p, []byte(f.Content+" ("+l+")\n"), 0o644); err != nil {
-				return err
-			}
-		}
-	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", dir("lower"), dir("upper"), dir("work"))
-	if spec.UserNS {
-		opts += ",userxattr"
-	}
-	if err := unix.Mount("overlay", dir("merged"), "overlay", 0, opts); err != nil {
-		if errors.Is(err, unix.ENODEV) {
-			return fmt.Errorf("mount overlay: %w: this kernel has no overlay filesystem (try: modprobe overlay)", err)
-		}
-		return fmt.Errorf("mount overlay on %s (%s): %w", dir("merged"), opts, err)
-	}
-	merged := dir("merged")
-	for _, f := range spec.Files {
-		if f.CopyUp {
-			fd, err := unix.Open(filepath.Join(merged, string(f.Name)), unix.O_RDWR|unix.O_CLOEXEC, 0)
-			if err != nil {
-				return fmt.Errorf("copy up %q: %w", f.Name, err)
-			}
-			unix.Close(fd)
-		}
-	}
-	m := &Manifest{PID: os.Getpid(), Merged: merged, Inotify: -1}
-	var uts unix.Utsname
-	_ = unix.Uname(&uts)
-	m.Kernel = unix.ByteSliceToString(uts.Release[:])
-	if err := findMount(m); err != nil {
+	// /proc/self stays readable through this fd after a pivot_root.
+	procSelf, err := unix.Open("/proc/self", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
 		return err
 	}
-	for _, op := range spec.Ops {
-		h, err := doOp(m, op)
-		if err != nil {
-			return fmt.Errorf("%s %q: %w", op.Kind, op.Path, err)
+	c := &child{spec: spec, base: spec.Base, procSelf: procSelf,
+		m: &Manifest{PID: os.Getpid(), Inotify: -1, Mounts: map[string]MountRef{}}}
+	var uts unix.Utsname
+	_ = unix.Uname(&uts)
+	c.m.Kernel = unix.ByteSliceToString(uts.Release[:])
+	for i, st := range append(spec.shorthand(), spec.Steps...) {
+		if err := c.step(st); err != nil {
+			return fmt.Errorf("step %d (%s %q): %w", i+1, st.Do, st.Path, err)
 		}
-		m.Held = append(m.Held, h)
 	}
-	if err := json.NewEncoder(out).Encode(m); err != nil {
+	if main, ok := c.m.Mounts["main"]; ok {
+		c.m.Merged, c.m.MntID, c.m.DevMaj, c.m.DevMin = main.Mountpoint, main.ID, main.Major, main.Minor
+	}
+	if err := json.NewEncoder(out).Encode(c.m); err != nil {
 		return err
 	}
 	_, _ = io.Copy(io.Discard, in) // hold until the parent closes our stdin
 	return nil
 }
 
+// shorthand expands Files and Ops into the steps of one overlay "main".
+func (s *Spec) shorthand() []Step {
+	if len(s.Files) == 0 && len(s.Ops) == 0 {
+		return nil
+	}
+	var steps []Step
+	for _, d := range []string{"lower", "upper", "work", "merged"} {
+		steps = append(steps, Step{Do: "mkdir", Path: []byte(d)})
+	}
+	for _, f := range s.Files {
+		layers := []string{f.Layer}
+		if f.Layer == "both" {
+			layers = []string{"lower", "upper"}
+		}
+		for _, l := range layers {
+			steps = append(steps, Step{Do: "write", Path: join(l, f.Name), Content: f.Content + " (" + l + ")\n"})
+		}
+	}
+	steps = append(steps, Step{Do: "overlay", Path: []byte("merged"), Lower: []string{"lower"}, Upper: "upper", Work: "work", Label: "main"})
+	for _, f := range s.Files {
+		if f.CopyUp {
+			steps = append(steps, Step{Do: "copyup", Path: join("merged", f.Name)})
+		}
+	}
+	for _, op := range s.Ops {
+		steps = append(steps, Step{Do: op.Kind, Path: join("merged", op.Path), Count: op.Count})
+	}
+	return steps
+}
+
+func join(dir string, name []byte) []byte {
+	return append([]byte(dir+"/"), name...)
+}
+
+// child is the state of a running scenario child.
+type child struct {
+	spec     *Spec
+	base     string // "" after a pivot: paths are then absolute
+	procSelf int
+	m        *Manifest
+}
+
+// abs makes a step path absolute in the child's current root.
+func (c *child) abs(p []byte) string {
+	if c.base == "" {
+		return filepath.Join("/", string(p))
+	}
+	return filepath.Join(c.base, string(p))
+}
+
+func (c *child) step(st Step) error {
+	path := c.abs(st.Path)
+	switch st.Do {
+	case "mkdir":
+		return os.MkdirAll(path, 0o755)
+	case "write":
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(path, []byte(st.Content), 0o644)
+	case "tmpfs":
+		if err := os.MkdirAll(path, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount("tmpfs", path, "tmpfs", 0, "mode=0755"); err != nil {
+			return err
+		}
+		return c.record(st.Label, path)
+	case "overlay":
+		return c.overlay(st, path)
+	case "bind":
+		if err := unix.Mount(c.abs(st.Src), path, "", unix.MS_BIND, ""); err != nil {
+			return err
+		}
+		return c.record(st.Label, path)
+	case "copyup":
+		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		return unix.Close(fd)
+	case "rename":
+		return os.Rename(c.abs(st.Src), path)
+	case "unlink":
+		return os.Remove(path)
+	case "link":
+		return os.Link(c.abs(st.Src), path)
+	case "exec":
+		return c.exec(st, path)
+	case "pivot":
+		return c.pivot(path)
+	}
+	h, err := doOp(c.m, Op{Kind: st.Do, Path: []byte(path), Count: st.Count})
+	if err != nil {
+		return err
+	}
+	h.Label = st.Label
+	c.m.Held = append(c.m.Held, h)
+	return nil
+}
+
+func (c *child) overlay(st Step, path string) error {
+	lowers := make([]string, len(st.Lower))
+	for i, l := range st.Lower {
+		lowers[i] = c.abs([]byte(l))
+	}
+	opts := "lowerdir=" + strings.Join(lowers, ":")
+	if st.Upper != "" {
+		opts += ",upperdir=" + c.abs([]byte(st.Upper)) + ",workdir=" + c.abs([]byte(st.Work))
+	}
+	if c.spec.UserNS {
+		opts += ",userxattr"
+	}
+	if st.Opts != "" {
+		opts += "," + st.Opts
+	}
+	if err := os.MkdirAll(path, 0o755); err != nil {
+		return err
+	}
+	if err := unix.Mount("overlay", path, "overlay", 0, opts); err != nil {
+		if errors.Is(err, unix.ENODEV) {
+			return fmt.Errorf("mount overlay: %w: this kernel has no overlay filesystem (try: modprobe overlay)", err)
+		}
+		return fmt.Errorf("mount overlay on %s (%s): %w", path, opts, err)
+	}
+	return c.record(st.Label, path)
+}
+
+// exec copies the host program src onto the overlay and runs it in a
+// grandchild that dies with us.
+func (c *child) exec(st Step, path string) error {
+	prog, err := os.ReadFile(string(st.Src))
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, prog, 0o755); err != nil {
+		return err
+	}
+	cmd := exec.Command(path, "3600")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	var sta unix.Stat_t
+	if err := unix.Stat(path, &sta); err != nil {
+		return err
+	}
+	c.m.Held = append(c.m.Held, Held{Kind: "exe", Label: st.Label, FD: -1, PID: cmd.Process.Pid,
+		Path: []byte(path), Dev: sta.Dev, Ino: sta.Ino})
+	return nil
+}
+
+// pivot makes the mount at path our root, as a container runtime does.
+func (c *child) pivot(path string) error {
+	if err := unix.Chdir(path); err != nil {
+		return err
+	}
+	if err := unix.PivotRoot(".", "."); err != nil {
+		return fmt.Errorf("pivot_root: %w", err)
+	}
+	if err := unix.Unmount(".", unix.MNT_DETACH); err != nil {
+		return fmt.Errorf("detach old root: %w", err)
+	}
+	c.base = ""
+	return unix.Chdir("/")
+}
+
+// record notes the mount now on path under label.
+func (c *child) record(label, path string) error {
+	if label == "" {
+		return nil
+	}
+	fd, err := unix.Openat(c.procSelf, "mountinfo", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	f := os.NewFile(uintptr(fd), "mountinfo")
+	defer f.Close()
+	infos, err := mountinfo.GetMountsFromReader(f, mountinfo.SingleEntryFilter(path))
+	if err != nil {
+		return err
+	}
+	if len(infos) == 0 {
+		return fmt.Errorf("mount on %s not in mountinfo", path)
+	}
+	mi := infos[len(infos)-1]
+	c.m.Mounts[label] = MountRef{ID: mi.ID, Major: uint32(mi.Major), Minor: uint32(mi.Minor), Mountpoint: path}
+	return nil
+}
+
+// doOp performs one holding action on an absolute path.
 func doOp(m *Manifest, op Op) (Held, error) {
-	path := filepath.Join(m.Merged, string(op.Path))
+	path := string(op.Path)
 	h := Held{Kind: "fd", FD: -1, Path: []byte(path)}
 	var st unix.Stat_t
 	if err := unix.Lstat(path, &st); err != nil {
@@ -210,25 +368,6 @@ func openInPrivateTable(path string) (fd, tid int, err error) {
 	}()
 	r := <-ch
 	return r.fd, r.tid, r.err
-}
-
-// findMount reads the overlay's mount id and dev from our own mountinfo.
-func findMount(m *Manifest) error {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	infos, err := mountinfo.GetMountsFromReader(f, mountinfo.SingleEntryFilter(m.Merged))
-	if err != nil {
-		return err
-	}
-	if len(infos) == 0 {
-		return fmt.Errorf("overlay %s not in /proc/self/mountinfo", m.Merged)
-	}
-	mi := infos[len(infos)-1]
-	m.MntID, m.DevMaj, m.DevMin = mi.ID, uint32(mi.Major), uint32(mi.Minor)
-	return nil
 }
 
 // readManifest reads the child's one-line JSON manifest.

@@ -11,15 +11,25 @@
 //
 // Nothing leaks to the host: the child makes / MS_REC|MS_PRIVATE in its new
 // mount namespace and mounts a tmpfs on the base directory, so every mount
-// disappears with the child; the parent removes the empty base directory.
+// disappears with the child; the parent removes the base directory.
+//
+// A spec is a list of steps (Steps); Files and Ops are a shorthand for the
+// common case of one overlay, "main", on base/{lower,upper,work,merged},
+// expanded into steps that run first.
 package scenario
 
 // Spec describes the overlay and what the child does with it.
 type Spec struct {
 	// Base is an existing, empty host directory. The child mounts a tmpfs
-	// on it (in its own namespace) and builds lower/, upper/, work/ and
-	// merged/ inside.
+	// on it (in its own namespace) unless HostLayers, and builds the
+	// overlays inside.
 	Base string `json:"base"`
+	// HostLayers keeps the layers on the host's filesystem (no tmpfs on
+	// Base), so they stay reachable from the host's mount namespace as a
+	// container runtime's layers are; the parent removes them at Stop.
+	HostLayers bool `json:"host_layers,omitempty"`
+	// Steps run in order after the Files/Ops shorthand.
+	Steps []Step `json:"steps,omitempty"`
 	// Files to create. Layer is "lower", "upper" or "both" (the lower one
 	// gets copied up by opening it for writing through the overlay).
 	Files []File `json:"files"`
@@ -54,6 +64,46 @@ type Op struct {
 	Count int `json:"count,omitempty"`
 }
 
+// Step is one action of the child. Paths are relative to Base (absolute
+// in the new root after a "pivot" step).
+//
+//	tmpfs       mount a tmpfs on Path (Label names it in Manifest.Mounts)
+//	mkdir       mkdir -p Path
+//	write       write Content to Path (parents made)
+//	overlay     mount an overlay on Path: Lower (top first), Upper, Work, extra Opts
+//	bind        bind-mount Src on Path
+//	open, open-rw, open-dir, mmap, watch, chdir, thread-open   as Op kinds
+//	copyup      open Path O_RDWR through the overlay and close it
+//	rename      rename Src to Path
+//	unlink      unlink Path
+//	link        hard-link Src to Path
+//	exec        copy the host program Src to Path and run it (sleep 3600)
+//	            in a grandchild: its exe is on the overlay
+//	pivot       pivot_root into Path (a mount); later paths are absolute
+//
+// Label names the held object (Held.Label) or mount (Manifest.Mounts).
+type Step struct {
+	Do      string   `json:"do"`
+	Path    []byte   `json:"path"`
+	Src     []byte   `json:"src,omitempty"`
+	Content string   `json:"content,omitempty"`
+	Lower   []string `json:"lower,omitempty"`
+	Upper   string   `json:"upper,omitempty"`
+	Work    string   `json:"work,omitempty"`
+	Opts    string   `json:"opts,omitempty"`
+	Label   string   `json:"label,omitempty"`
+	Count   int      `json:"count,omitempty"`
+}
+
+// MountRef identifies a mount the child made, read from its mountinfo
+// right after mounting.
+type MountRef struct {
+	ID         int    `json:"id"`
+	Major      uint32 `json:"major"`
+	Minor      uint32 `json:"minor"`
+	Mountpoint string `json:"mountpoint"` // as seen when mounted
+}
+
 // Manifest is what the child reports once it holds everything.
 type Manifest struct {
 	PID    int    `json:"pid"`
@@ -65,16 +115,20 @@ type Manifest struct {
 	Kernel  string `json:"kernel"`
 	Held    []Held `json:"held"`
 	Inotify int    `json:"inotify_fd"` // -1 when no watch was asked for
+	// Mounts are the labelled mounts; "main" is the shorthand's overlay.
+	Mounts map[string]MountRef `json:"mounts"`
 }
 
 // Held is one thing the child holds, with the truth about it.
 type Held struct {
-	Kind string `json:"kind"`          // "fd", "map", "watch", "cwd", "thread-fd"
-	FD   int    `json:"fd"`            // fd number ("fd", "thread-fd"), inotify fd ("watch"), else -1
-	TID  int    `json:"tid,omitempty"` // "thread-fd": the thread owning the private table
-	WD   int    `json:"wd"`            // inotify watch descriptor, else 0
-	Addr uint64 `json:"addr"`          // mapping start ("map"), else 0
-	Path []byte `json:"path"`          // absolute overlay path
-	Dev  uint64 `json:"dev"`           // stat(Path) in the child's namespace
-	Ino  uint64 `json:"ino"`
+	Kind  string `json:"kind"`            // "fd", "map", "watch", "cwd", "thread-fd", "exe"
+	Label string `json:"label,omitempty"` // the step's label
+	PID   int    `json:"pid,omitempty"`   // "exe": the grandchild running it
+	FD    int    `json:"fd"`              // fd number ("fd", "thread-fd"), inotify fd ("watch"), else -1
+	TID   int    `json:"tid,omitempty"`   // "thread-fd": the thread owning the private table
+	WD    int    `json:"wd"`              // inotify watch descriptor, else 0
+	Addr  uint64 `json:"addr"`            // mapping start ("map"), else 0
+	Path  []byte `json:"path"`            // absolute overlay path
+	Dev   uint64 `json:"dev"`             // stat(Path) in the child's namespace
+	Ino   uint64 `json:"ino"`
 }

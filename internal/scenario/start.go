@@ -21,7 +21,9 @@ type Child struct {
 	stdin  io.WriteCloser
 	stderr *bytes.Buffer
 	base   string
-	done   chan error
+	// removeAll: the layers were on the host (Spec.HostLayers) and must go.
+	removeAll bool
+	done      chan error
 }
 
 // Start re-executes this program as the scenario child in a new mount
@@ -54,7 +56,7 @@ func StartWith(ctx context.Context, exe string, spec Spec) (*Child, error) {
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getgid(), Size: 1}}
 	}
 	cmd.SysProcAttr = attr
-	c := &Child{cmd: cmd, stderr: &bytes.Buffer{}, base: spec.Base, done: make(chan error, 1)}
+	c := &Child{cmd: cmd, stderr: &bytes.Buffer{}, base: spec.Base, removeAll: spec.HostLayers, done: make(chan error, 1)}
 	cmd.Stderr = c.stderr
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -91,7 +93,11 @@ func (c *Child) Stop() error {
 		_ = c.cmd.Process.Kill()
 		err = <-c.done
 	}
-	if rerr := os.Remove(c.base); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
+	remove := os.Remove
+	if c.removeAll {
+		remove = os.RemoveAll
+	}
+	if rerr := remove(c.base); rerr != nil && !errors.Is(rerr, os.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", c.base, rerr)
 	}
 	var ee *exec.ExitError
