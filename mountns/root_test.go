@@ -239,3 +239,45 @@ func TestRootOpenat2Retries(t *testing.T) {
 		t.Errorf("EXDEV: err %v after %d calls", err, calls)
 	}
 }
+
+// TestRootSub: a sub-root resolves inside itself only, whatever the
+// symlinks in it say.
+func TestRootSub(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "layer", "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secret"), []byte("outside"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../secret", filepath.Join(dir, "layer", "d", "up")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/secret", filepath.Join(dir, "layer", "abs")); err != nil {
+		t.Fatal(err)
+	}
+	root, err := OpenRootPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	sub, err := root.Sub("/layer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	var want unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, "layer", "d"), &want); err != nil {
+		t.Fatal(err)
+	}
+	if st, err := sub.Stat("/d"); err != nil || st.Ino != want.Ino {
+		t.Fatalf("Sub.Stat(/d) = %v, %v; want ino %d", st.Ino, err, want.Ino)
+	}
+	// Through a symlink, the sub-root is the root: neither ../../secret
+	// nor /secret reaches the file outside the layer.
+	for _, p := range []string{"/d/up/x", "/abs/x", "/../secret"} {
+		if _, err := sub.Stat(p); err == nil {
+			t.Errorf("Sub.Stat(%q) succeeded: it left the layer", p)
+		}
+	}
+}

@@ -1,7 +1,11 @@
 package resolve
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/mountns"
 	"golang.org/x/sys/unix"
 )
 
@@ -45,8 +49,43 @@ func (r *Resolver) resolveMap(o *fdinfo.Object, res *Result) {
 		res.note("maps %s agrees with stat in the target root (%s) on mount %d", devIno(mapsDev, m.Ino), devIno(got.Dev, got.Ino), mnt.ID)
 		return
 	}
-	res.unresolved("maps says %s but stat of the path in the target root is %s, and map_files is not readable (%v): the layer lookup that confirms such a mapping needs the resolve engine",
-		devIno(mapsDev, m.Ino), devIno(got.Dev, got.Ino), o.Err)
+	// Before 6.8 maps shows the layer inode. Find it in the mount's layers
+	// at the same overlay-relative path (copy-up and xino make maps and
+	// stat differ, the layer lookup does not care).
+	if mnt.Overlay != nil && r.Layers != nil {
+		rel := overlayRel(mnt, m.Path)
+		if hit, ok, notes := r.Layers.Find(mnt, rel, mapsDev, m.Ino); ok {
+			res.Verdict = Fixed
+			res.Reason = fmt.Sprintf("maps shows %s, the %s inode (kernels before 6.8); the file is %s", devIno(mapsDev, m.Ino), hit.Layer, devIno(got.Dev, got.Ino))
+			res.note("maps dev:ino is %s %q in %s (%s)", rel, hit.Layer, hit.Dir, "found by layer lookup")
+			return
+		} else {
+			for _, n := range notes {
+				res.note("%s", n)
+			}
+		}
+	}
+	// 3.18–4.1: the maps path itself is layer-relative.
+	if r.Layers != nil && len(r.Table.Overlays()) > 0 {
+		*res = Result{Object: o, MntID: -1, Evidence: res.Evidence}
+		r.resolveCandidates(o, m.Path, &fdinfo.Stat{Dev: mapsDev, Ino: m.Ino}, res)
+		if res.Verdict == Fixed || res.Verdict == Ambiguous {
+			return
+		}
+	}
+	res.unresolved("maps says %s but stat of %s in the target root is %s, and no layer of mount %d holds that inode (map_files not readable: %v)",
+		devIno(mapsDev, m.Ino), printable(m.Path), devIno(got.Dev, got.Ino), mnt.ID, o.Err)
+}
+
+// overlayRel is path (a path of the target, on overlay mount m) relative
+// to the overlay's root: mountinfo root + (path − mountpoint).
+func overlayRel(m *mountns.Mount, path []byte) string {
+	mp := strings.TrimSuffix(m.Mountpoint, "/")
+	rest := string(path)
+	if strings.HasPrefix(rest, mp+"/") {
+		rest = rest[len(mp):]
+	}
+	return strings.TrimSuffix(m.Root, "/") + rest
 }
 
 func (r *Resolver) resolveMapFiles(o *fdinfo.Object, res *Result) {
@@ -60,7 +99,17 @@ func (r *Resolver) resolveMapFiles(o *fdinfo.Object, res *Result) {
 	res.Path, res.Dev, res.Ino = path, st.Dev, st.Ino
 	mnt := r.Table.ByID(m.MapFilesMntID)
 	if mnt == nil {
-		res.unresolved("map_files mount id %d is in no mountinfo of the target (Ubuntu SAUCE kernels report such ids, CRIU #860)", m.MapFilesMntID)
+		// Ubuntu SAUCE kernels: the link is the overlay path but the mount
+		// id is foreign (CRIU #860). 3.18–4.1: the link is layer-relative.
+		if vis := r.Table.Covering(string(path)); vis != nil {
+			if got, err := r.Root.Stat(string(path)); err == nil && got.Dev == st.Dev && got.Ino == st.Ino {
+				res.Verdict, res.MntID, res.Mount = Fixed, vis.ID, vis
+				res.Reason = fmt.Sprintf("map_files mount id %d is in no mountinfo (Ubuntu SAUCE kernels, CRIU #860); %s is on mount %d", m.MapFilesMntID, printable(path), vis.ID)
+				res.note("stat in target root matches %s", devIno(st.Dev, st.Ino))
+				return
+			}
+		}
+		r.resolveCandidates(o, path, &fdinfo.Stat{Dev: st.Dev, Ino: st.Ino}, res)
 		return
 	}
 	res.MntID, res.Mount = mnt.ID, mnt

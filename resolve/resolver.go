@@ -18,10 +18,23 @@ type Stater interface {
 }
 
 // Resolver resolves the objects of one process against one snapshot of its
-// mount namespace. It holds no mutable state and is safe for concurrent use.
+// mount namespace. It is safe for concurrent use (Layers caches the layer
+// directories it opened behind a lock).
 type Resolver struct {
 	Table *mountns.Table
 	Root  Stater
+	// Layers looks inodes up in overlay layer directories (nil: no layer
+	// lookups, so no pre-4.2 fd fixes and no pre-6.8 maps fixes without
+	// map_files).
+	Layers *Layers
+	// TrustFdLinks skips the confirming stat of the fast accept: a probe
+	// of this kernel showed 4.2+ behaviour (fd links and mnt_ids of overlay
+	// files are the overlay's), so mnt_id in mountinfo + link under its
+	// mountpoint is enough (design.md §3.1). Set it from quirks.Set.
+	TrustFdLinks bool
+	// CwdMntID is the mount holding the target's cwd (-1 or 0: unknown),
+	// a tie-breaker between overlays sharing a layer. ResolveAll sets it.
+	CwdMntID int
 	// WalkLimit bounds the directory entries read to find one watched
 	// inode (0: DefaultWalkLimit).
 	WalkLimit int
@@ -47,9 +60,23 @@ func (r *Resolver) Resolve(o *fdinfo.Object) Result {
 // paths the process holds as hints (see NewHints).
 func (r *Resolver) ResolveAll(objs []fdinfo.Object) []Result {
 	out := make([]Result, len(objs))
+	done := make([]bool, len(objs))
+	rr := *r
+	for i := range objs { // the cwd first: it breaks ties between overlays
+		if objs[i].Kind == fdinfo.KindCwd {
+			out[i], done[i] = r.Resolve(&objs[i]), true
+			if out[i].MntID >= 0 && rr.CwdMntID <= 0 {
+				rr.CwdMntID = out[i].MntID
+			}
+		}
+	}
+	r = &rr
 	var hints Hints
 	for i := range objs {
 		o := &objs[i]
+		if done[i] {
+			continue
+		}
 		if o.Kind != fdinfo.KindWatch {
 			out[i] = r.Resolve(o)
 			continue
@@ -105,7 +132,11 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 	res.Dev, res.Ino = o.Stat.Dev, o.Stat.Ino
 	mnt := r.mountOf(o)
 	if mnt == nil {
-		res.unresolved("mount id %d is in no mountinfo of the target (a 3.18–4.1 overlay layer mount, or a mount of another namespace)", mntIDOf(o))
+		if o.Kind == fdinfo.KindFD {
+			r.resolveCandidates(o, path, o.Stat, res)
+			return
+		}
+		res.unresolved("no mount of the target covers %s", printable(path))
 		return
 	}
 	res.MntID, res.Mount = mnt.ID, mnt
@@ -119,7 +150,18 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 		res.note("deleted while open: nothing to stat; mount and inode from the open file")
 		return
 	}
+	if r.TrustFdLinks && o.Info != nil {
+		res.Verdict = OK
+		res.note("fd links trusted on this kernel (probed): no stat needed")
+		return
+	}
 	r.confirm(path, o.Stat, res)
+	if res.Verdict != OK && o.Kind == fdinfo.KindExe && r.Layers != nil {
+		// exe has no mount id of its own: a layer-relative link (3.18–4.1)
+		// lands on whatever covers it. Try the overlays.
+		*res = Result{Object: o, MntID: -1, Evidence: res.Evidence}
+		r.resolveCandidates(o, path, o.Stat, res)
+	}
 }
 
 // mountOf returns the mount the kernel named for o: fdinfo's mnt_id for
