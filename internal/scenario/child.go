@@ -167,6 +167,8 @@ func (c *child) step(st Step) error {
 		return os.Remove(path)
 	case "link":
 		return os.Link(c.abs(st.Src), path)
+	case "symlink": // Src is the link's text, verbatim
+		return os.Symlink(string(st.Src), path)
 	case "exec":
 		return c.exec(st, path)
 	case "pivot":

@@ -77,6 +77,7 @@ type Op struct {
 //	rename      rename Src to Path
 //	unlink      unlink Path
 //	link        hard-link Src to Path
+//	symlink     make Path a symlink whose text is Src (verbatim)
 //	exec        copy the host program Src to Path and run it (sleep 3600)
 //	            in a grandchild: its exe is on the overlay
 //	pivot       pivot_root into Path (a mount); later paths are absolute
