@@ -19,23 +19,29 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// envSpec carries the JSON spec from Start to the re-executed child.
-const envSpec = "OVLFIX_SCENARIO_SPEC"
+// envSpec marks the re-executed child; the JSON spec follows on its
+// stdin as one line (a spec with a thousand mounts is too long for an
+// environment variable).
+const envSpec = "OVLFIX_SCENARIO_CHILD"
 
 // MaybeRunChild runs the scenario child and exits when this process was
 // started by Start; otherwise it returns at once.
 func MaybeRunChild() {
-	raw, ok := os.LookupEnv(envSpec)
-	if !ok {
+	if _, ok := os.LookupEnv(envSpec); !ok {
 		return
 	}
 	os.Unsetenv(envSpec)
+	in := bufio.NewReader(os.Stdin)
+	raw, err := in.ReadBytes('\n')
 	var spec Spec
-	if err := json.Unmarshal([]byte(raw), &spec); err != nil {
+	if err == nil {
+		err = json.Unmarshal(raw, &spec)
+	}
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "scenario child: bad spec: %v\n", err)
 		os.Exit(2)
 	}
-	if err := runChild(&spec, os.Stdout, os.Stdin); err != nil {
+	if err := runChild(&spec, os.Stdout, in); err != nil {
 		fmt.Fprintf(os.Stderr, "scenario child: %v\n", err)
 		os.Exit(1)
 	}

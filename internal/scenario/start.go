@@ -45,7 +45,7 @@ func StartWith(ctx context.Context, exe string, spec Spec) (*Child, error) {
 		return nil, err
 	}
 	cmd := exec.CommandContext(ctx, exe)
-	cmd.Env = append(os.Environ(), envSpec+"="+string(raw))
+	cmd.Env = append(os.Environ(), envSpec+"=1")
 	attr := &syscall.SysProcAttr{
 		Cloneflags: syscall.CLONE_NEWNS,
 		Pdeathsig:  syscall.SIGKILL, // never outlive the parent
@@ -69,6 +69,10 @@ func StartWith(ctx context.Context, exe string, spec Spec) (*Child, error) {
 		return nil, fmt.Errorf("start scenario child: %w", err)
 	}
 	go func() { c.done <- cmd.Wait() }()
+	if _, err := c.stdin.Write(append(raw, '\n')); err != nil {
+		c.Stop()
+		return nil, fmt.Errorf("send spec to scenario child: %w", err)
+	}
 	m, err := readManifest(stdout)
 	if err != nil {
 		c.Stop()
