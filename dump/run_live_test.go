@@ -46,8 +46,12 @@ func TestRunLiveOverlay(t *testing.T) {
 	}
 	for _, h := range c.Held {
 		r := find(t, d, h)
-		if r.Verdict != resolve.OK {
-			t.Errorf("%s %q: verdict %s (%s), want ok", h.Kind, h.Path, r.Verdict, r.Reason)
+		want := resolve.OK
+		if h.Kind == "map" && !h.MapsTruthful(c.Mounts["main"]) {
+			want = resolve.Fixed // maps shows the layer inode (before 6.8)
+		}
+		if r.Verdict != want {
+			t.Errorf("%s %q: verdict %s (%s), want %s", h.Kind, h.Path, r.Verdict, r.Reason, want)
 			continue
 		}
 		if !bytes.Equal(r.Path, h.Path) {

@@ -52,6 +52,16 @@ func layersSpec(base string) scenario.Spec {
 
 func b(s string) []byte { return []byte(s) }
 
+// mapVerdict is the verdict a mapping must get: Fixed when the kernel's
+// maps line (as the process itself read it) shows the layer inode (before
+// 6.8) or when the whole view is emulated as 3.18–4.1; else OK.
+func mapVerdict(h scenario.Held, m scenario.MountRef, emulated resolve.Verdict) resolve.Verdict {
+	if emulated == resolve.Fixed || !h.MapsTruthful(m) {
+		return resolve.Fixed
+	}
+	return resolve.OK
+}
+
 func TestLayersLive(t *testing.T)                 { testLayers(t, false) }
 func TestLayersEmulatedLegacyKernel(t *testing.T) { testLayers(t, true) }
 
@@ -76,7 +86,7 @@ func testLayers(t *testing.T, old bool) {
 		{"dir", resolve.OK, m + "/sub"}, // overlay serves directories itself on every kernel
 		{"hardlink", fixedOnOld, m + "/h2"},
 		{"renamed", fixedOnOld, m + "/r2"},
-		{"mapped", fixedOnOld, m + "/mapped.bin"},
+		{"mapped", mapVerdict(held(t, c, "mapped"), c.Mounts["main"], fixedOnOld), m + "/mapped.bin"},
 		{"cwd", resolve.OK, m + "/sub"},
 	} {
 		h := held(t, c, tc.label)

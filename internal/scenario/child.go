@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -171,6 +172,8 @@ func (c *child) step(st Step) error {
 		return os.Rename(c.abs(st.Src), path)
 	case "unlink":
 		return os.Remove(path)
+	case "umount":
+		return unix.Unmount(path, unix.MNT_DETACH)
 	case "link":
 		return os.Link(c.abs(st.Src), path)
 	case "symlink": // Src is the link's text, verbatim
@@ -180,7 +183,7 @@ func (c *child) step(st Step) error {
 	case "pivot":
 		return c.pivot(path)
 	}
-	h, err := doOp(c.m, Op{Kind: st.Do, Path: []byte(path), Count: st.Count})
+	h, err := doOp(c.m, c.procSelf, Op{Kind: st.Do, Path: []byte(path), Count: st.Count})
 	if err != nil {
 		return err
 	}
@@ -279,7 +282,7 @@ func (c *child) record(label, path string) error {
 }
 
 // doOp performs one holding action on an absolute path.
-func doOp(m *Manifest, op Op) (Held, error) {
+func doOp(m *Manifest, procSelf int, op Op) (Held, error) {
 	path := string(op.Path)
 	h := Held{Kind: "fd", FD: -1, Path: []byte(path)}
 	var st unix.Stat_t
@@ -321,6 +324,9 @@ func doOp(m *Manifest, op Op) (Held, error) {
 			return h, err
 		}
 		h.Kind, h.Addr = "map", uint64(uintptr(unsafe.Pointer(&b[0])))
+		if h.MapsDev, h.MapsIno, err = ownMaps(procSelf, h.Addr); err != nil {
+			return h, err
+		}
 	case "watch":
 		if m.Inotify < 0 {
 			ifd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
@@ -376,6 +382,31 @@ func openInPrivateTable(path string) (fd, tid int, err error) {
 	}()
 	r := <-ch
 	return r.fd, r.tid, r.err
+}
+
+// ownMaps returns the dev:ino our own maps prints for the mapping at addr.
+func ownMaps(procSelf int, addr uint64) (dev, ino uint64, err error) {
+	fd, err := unix.Openat(procSelf, "maps", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	f := os.NewFile(uintptr(fd), "maps")
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	prefix := strconv.FormatUint(addr, 16) + "-"
+	for sc.Scan() {
+		var start, end, off, inode uint64
+		var perms string
+		var major, minor uint32
+		if !strings.HasPrefix(sc.Text(), prefix) {
+			continue
+		}
+		if _, err := fmt.Sscanf(sc.Text(), "%x-%x %s %x %x:%x %d", &start, &end, &perms, &off, &major, &minor, &inode); err != nil {
+			return 0, 0, fmt.Errorf("maps line %q: %w", sc.Text(), err)
+		}
+		return unix.Mkdev(major, minor), inode, nil
+	}
+	return 0, 0, fmt.Errorf("mapping at %#x not in /proc/self/maps", addr)
 }
 
 // readManifest reads the child's one-line JSON manifest.

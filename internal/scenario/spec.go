@@ -18,6 +18,8 @@
 // expanded into steps that run first.
 package scenario
 
+import "golang.org/x/sys/unix"
+
 // Spec describes the overlay and what the child does with it.
 type Spec struct {
 	// Base is an existing, empty host directory. The child mounts a tmpfs
@@ -76,6 +78,7 @@ type Op struct {
 //	copyup      open Path O_RDWR through the overlay and close it
 //	rename      rename Src to Path
 //	unlink      unlink Path
+//	umount      lazily unmount the mount on Path (umount -l, MNT_DETACH)
 //	link        hard-link Src to Path
 //	symlink     make Path a symlink whose text is Src (verbatim)
 //	exec        copy the host program Src to Path and run it (sleep 3600)
@@ -132,4 +135,15 @@ type Held struct {
 	Path  []byte `json:"path"`            // absolute overlay path
 	Dev   uint64 `json:"dev"`             // stat(Path) in the child's namespace
 	Ino   uint64 `json:"ino"`
+	// MapsDev/MapsIno are what the child's own /proc/self/maps shows for a
+	// mapping ("map"): before 6.8 the layer inode, not Dev/Ino.
+	MapsDev uint64 `json:"maps_dev,omitempty"`
+	MapsIno uint64 `json:"maps_ino,omitempty"`
+}
+
+// MapsTruthful reports whether the kernel's maps line for a mapping named
+// the file as stat does (6.8+), or at least the overlay's superblock dev
+// with the same inode; otherwise resolution must correct it.
+func (h Held) MapsTruthful(m MountRef) bool {
+	return h.MapsIno == h.Ino && (h.MapsDev == h.Dev || (unix.Major(h.MapsDev) == m.Major && unix.Minor(h.MapsDev) == m.Minor))
 }
