@@ -8,11 +8,13 @@ import (
 	"os"
 
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/quirks"
 )
 
 func main() {
 	// `ovlfix demo` re-executes this binary as its child process.
 	scenario.MaybeRunChild()
+	quirks.MaybeRunProbeChild() // `ovlfix check` and the resolver's probe
 	cmd := newRootCmd()
 	err := cmd.Execute()
 	if err != nil {

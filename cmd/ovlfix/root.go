@@ -15,6 +15,6 @@ each one inside the process's own mount namespace, and writes CRIU images.`,
 		SilenceErrors: true,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newDumpCmd(), newDemoCmd())
+	root.AddCommand(newDumpCmd(), newDemoCmd(), newCheckCmd())
 	return root
 }

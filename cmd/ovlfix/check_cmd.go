@@ -1,0 +1,116 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ovlfix/ovlfix/quirks"
+	"github.com/spf13/cobra"
+)
+
+// checkFlags are the options of `ovlfix check`.
+type checkFlags struct {
+	output   string
+	noCache  bool
+	cacheDir string
+}
+
+func newCheckCmd() *cobra.Command {
+	var f checkFlags
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Probe how this kernel reports overlay files in /proc",
+		Long: `check builds two small overlays in a private mount namespace (all layers on one
+tmpfs; layers on two tmpfs instances with xino=off), holds files on them (open, mmap,
+inotify) and compares what /proc says with stat(2) and mountinfo. It prints each
+quirk flag with its meaning and the evidence. The result is cached per boot in
+--cache-dir/quirks.json; without root it prints the version table's guess, marked
+unverified. Details: docs/check.md.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 0 {
+				return usageError{fmt.Errorf("check takes no arguments, got %q", args)}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.output != "text" && f.output != "json" {
+				return usageError{fmt.Errorf("-o must be text or json, got %q", f.output)}
+			}
+			return runCheck(cmd, f)
+		},
+	}
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&f.noCache, "no-cache", false, "probe now; neither read nor write the cache")
+	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", quirks.DefaultCacheDir, "directory of the per-boot cache quirks.json")
+	return cmd
+}
+
+// checkReport is the JSON of `ovlfix check -o json` (docs/check.md).
+type checkReport struct {
+	// Source is "probe" or "fallback" (the version table, unverified).
+	Source string `json:"source"`
+	// Cached: the probe result was read from CacheFile, not measured now.
+	Cached    bool        `json:"cached"`
+	CacheFile string      `json:"cache_file,omitempty"` // "" with --no-cache
+	Quirks    *quirks.Set `json:"quirks"`
+	Trust     bool        `json:"trust_fd_links"`
+}
+
+func runCheck(cmd *cobra.Command, f checkFlags) error {
+	if err := requireOverlay(); err != nil {
+		return err
+	}
+	started := time.Now()
+	l := &quirks.Loader{CacheDir: f.cacheDir, NoCache: f.noCache}
+	s, err := l.Load(cmd.Context())
+	if err != nil {
+		return err
+	}
+	rep := checkReport{Source: "fallback", Quirks: s, Trust: s.TrustFdLinks()}
+	if s.Probed {
+		rep.Source = "probe"
+		rep.Cached = s.ProbedAt.Before(started)
+	}
+	if !f.noCache {
+		rep.CacheFile = filepath.Join(f.cacheDir, quirks.CacheFile)
+	}
+	out := cmd.OutOrStdout()
+	if f.output == "json" {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return writeCheckText(out, &rep)
+}
+
+func writeCheckText(out io.Writer, rep *checkReport) error {
+	s := rep.Quirks
+	var b strings.Builder
+	fmt.Fprintf(&b, "kernel %s, boot %s\n", s.Kernel, s.BootID)
+	switch {
+	case !s.Probed:
+		b.WriteString("source: the version table of kernel-quirks.md (NOT probed, unverified; see the first evidence line)\n")
+	case rep.Cached:
+		fmt.Fprintf(&b, "source: probe of %s, read from the cache %s\n", s.ProbedAt.Format(time.RFC3339), rep.CacheFile)
+	default:
+		fmt.Fprintf(&b, "source: probe run now in a private mount namespace")
+		if rep.CacheFile != "" {
+			fmt.Fprintf(&b, " (cached in %s)", rep.CacheFile)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\n")
+	for _, fl := range s.Flags() {
+		fmt.Fprintf(&b, "%-18s %-5s  %s\n", fl.Name, fl.Value, fl.Meaning)
+	}
+	b.WriteString("\nevidence:\n")
+	for _, e := range s.Evidence {
+		fmt.Fprintf(&b, "  %s\n", e)
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}
