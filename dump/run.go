@@ -13,6 +13,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/mountns"
+	"github.com/ovlfix/ovlfix/quirks"
 	"github.com/ovlfix/ovlfix/resolve"
 	"golang.org/x/sys/unix"
 )
@@ -23,6 +24,10 @@ type Options struct {
 	Tree bool
 	// Scanner is used as given (its zero value reads /proc).
 	Scanner fdinfo.Scanner
+	// Quirks is the probed behaviour of this kernel (quirks.Load). With a
+	// probe showing 4.2+ fd behaviour, fds are accepted on their mountinfo
+	// entry without a stat each. nil: every object is confirmed by stat.
+	Quirks *quirks.Set
 }
 
 // Dump is the outcome of one run.
@@ -70,6 +75,13 @@ func Run(pid int, opts Options) (*Dump, error) {
 	}
 	d := &Dump{RootPID: pid}
 	nsByInode := map[uint64]*Namespace{}
+	// Our own root, for layer directories named in the host's namespace
+	// (container runtimes mount overlays there).
+	host, err := mountns.OpenRootPath("/")
+	if err != nil {
+		return nil, err
+	}
+	defer host.Close()
 	for _, fp := range procs {
 		ns, err := d.namespaceOf(fp.TGID, nsByInode)
 		if err != nil {
@@ -79,8 +91,10 @@ func Run(pid int, opts Options) (*Dump, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pid %d: %w", fp.TGID, classify(err))
 		}
-		r := &resolve.Resolver{Table: ns.Table, Root: root}
+		layers := resolve.NewLayers(root, host)
+		r := &resolve.Resolver{Table: ns.Table, Root: root, Layers: layers, TrustFdLinks: opts.Quirks.TrustFdLinks()}
 		d.Processes = append(d.Processes, &Process{Process: fp, Namespace: ns, Results: r.ResolveAll(fp.Objects)})
+		layers.Close()
 		root.Close()
 	}
 	return d, nil

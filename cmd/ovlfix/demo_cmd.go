@@ -12,6 +12,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/dump"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/quirks"
 	"github.com/spf13/cobra"
 )
 
@@ -82,7 +83,13 @@ func runDemo(ctx context.Context, out io.Writer, f demoFlags) error {
 	} else if err := checkWritableDir(dir); err != nil {
 		return withCode(exitOutput, err)
 	}
-	d, err := dump.Run(child.PID, dump.Options{})
+	q, err := quirks.Load(ctx, quirks.DefaultCacheDir)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "kernel behaviour (ovlfix check): probed=%v fd_path_ok=%v maps_dev_is_sbdev=%v maps_ino_ok=%v\n\n",
+		q.Probed, q.FdPathOK, q.MapsDevIsSbDev, q.MapsInoOK)
+	d, err := dump.Run(child.PID, dump.Options{Quirks: q})
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 
 	"github.com/ovlfix/ovlfix/dump"
+	"github.com/ovlfix/ovlfix/quirks"
 	"github.com/ovlfix/ovlfix/resolve"
 	"github.com/spf13/cobra"
 )
@@ -42,7 +44,7 @@ mountpoints-<n>.img (plus ovlfix-report.json) into that directory.`,
 			if f.output != "text" && f.output != "json" {
 				return usageError{fmt.Errorf("-o must be text or json, got %q", f.output)}
 			}
-			return runDump(cmd.OutOrStdout(), pid, f)
+			return runDump(cmd.Context(), cmd.OutOrStdout(), pid, f)
 		},
 	}
 	cmd.Flags().BoolVar(&f.tree, "tree", false, "also scan threads with their own file tables and all descendants")
@@ -52,7 +54,7 @@ mountpoints-<n>.img (plus ovlfix-report.json) into that directory.`,
 	return cmd
 }
 
-func runDump(out io.Writer, pid int, f dumpFlags) error {
+func runDump(ctx context.Context, out io.Writer, pid int, f dumpFlags) error {
 	if err := requireOverlay(); err != nil {
 		return err
 	}
@@ -61,7 +63,11 @@ func runDump(out io.Writer, pid int, f dumpFlags) error {
 			return withCode(exitOutput, err)
 		}
 	}
-	d, err := dump.Run(pid, dump.Options{Tree: f.tree})
+	q, err := quirks.Load(ctx, quirks.DefaultCacheDir)
+	if err != nil {
+		return err
+	}
+	d, err := dump.Run(pid, dump.Options{Tree: f.tree, Quirks: q})
 	if err != nil {
 		return err
 	}
