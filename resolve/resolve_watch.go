@@ -1,14 +1,16 @@
 package resolve
 
 import (
+	"bytes"
 	"fmt"
+	"strings"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/mountns"
-	"golang.org/x/sys/unix"
 )
 
-// DefaultWalkLimit bounds the directory entries one watch lookup may read.
+// DefaultWalkLimit bounds the directory entries one walking route (the
+// layer walk, the merged walk) may read for one watch.
 const DefaultWalkLimit = 200000
 
 // Hints maps an inode number to paths the process itself holds open with
@@ -30,15 +32,25 @@ func NewHints(objs []fdinfo.Object) Hints {
 }
 
 // resolveWatch turns an fsnotify mark's (sdev, ino) into a path in the
-// target's namespace (kernel-quirks.md §5). sdev is the overlay superblock
-// dev in kernel encoding on every kernel; ino is the overlay inode number.
-// st_dev is never required to equal sdev: for non-directories on overlays
-// whose layers are on different filesystems it is a pseudo dev.
+// target's namespace (kernel-quirks.md §5, §11.4). sdev is the overlay
+// superblock dev in kernel encoding on every kernel; ino is the overlay
+// inode number, which equals st_ino for non-directories on current kernels
+// (older ones used a non-persistent get_next_ino() value, which nothing
+// here can match). st_dev is never required to equal sdev: for
+// non-directories on overlays whose layers are on different filesystems
+// it is a pseudo dev.
 //
-// Routes, cheapest first: paths the process holds open with that inode
-// (hints), then a bounded walk of each mount of that superblock inside the
-// target root, matching getdents d_ino. Every answer is confirmed by stat
-// inside the root.
+// Routes, cheapest first; each names itself in the evidence:
+//
+//  1. hints: paths the process holds open with that inode (ResolveAll);
+//  2. handle: open_by_handle_at of the mark's file handle, where the
+//     filesystem can decode it (watch_handle.go);
+//  3. layers: a walk of the overlay's layer directories (watch_layers.go);
+//  4. merged walk: a bounded walk of each mount of the superblock inside
+//     the target root, matching getdents d_ino (watch_merged.go).
+//
+// Every answer is confirmed by stat inside the target root: the path must
+// be that inode, on a visible mount of that superblock.
 func (r *Resolver) resolveWatch(o *fdinfo.Object, res *Result, hints Hints) {
 	w := o.Watch
 	res.Ino = w.Ino
@@ -48,38 +60,82 @@ func (r *Resolver) resolveWatch(o *fdinfo.Object, res *Result, hints Hints) {
 		return
 	}
 	res.note("sdev %#x is %s (%d mount(s), first %d on %q)", w.Sdev, mounts[0].FSType, len(mounts), mounts[0].ID, mounts[0].Mountpoint)
-	onSB := func(m *mountns.Mount) bool {
-		for _, c := range mounts {
-			if c == m {
-				return true
-			}
+	s := &watchSearch{r: r, w: w, res: res, mounts: mounts}
+	for _, m := range mounts {
+		if r.Table.ByMountpoint(m.Mountpoint) == m {
+			s.reach = append(s.reach, m)
 		}
+	}
+	routes := r.watchRoutes
+	switch { // the first route that finds (and confirms) the path ends the search
+	case routes.has(useHint) && s.byHints(hints[w.Ino]):
+	case routes.has(useHandle) && s.byHandle():
+	case routes.has(useLayers) && s.byLayers():
+	case routes.has(useMergedWalk) && s.byMergedWalk():
+	default:
+		res.unresolved("inode %d on sdev %#x found by no route: %s", w.Ino, w.Sdev, strings.Join(s.clues, "; "))
+	}
+}
+
+// watchSearch is the state of one watch's resolution.
+type watchSearch struct {
+	r      *Resolver
+	w      *fdinfo.Mark
+	res    *Result
+	mounts []*mountns.Mount // every mount of the mark's superblock
+	reach  []*mountns.Mount // those visible at their mountpoint
+	clues  []string         // why routes failed, for the reason
+	// layerMisses counts layer entries with the inode number that no
+	// visible overlay path confirmed.
+	layerMisses int
+}
+
+func (s *watchSearch) clue(format string, args ...any) {
+	s.clues = append(s.clues, fmt.Sprintf(format, args...))
+}
+
+func (s *watchSearch) onSB(m *mountns.Mount) bool {
+	for _, c := range s.mounts {
+		if c == m {
+			return true
+		}
+	}
+	return false
+}
+
+// accept confirms that path, inside the target root, is the watched inode
+// on a visible mount of its superblock, and records it as found by route.
+func (s *watchSearch) accept(path []byte, route WatchRoute, how string) bool {
+	st, err := s.r.Root.Stat(string(path))
+	if err != nil || st.Ino != s.w.Ino {
 		return false
 	}
-	for _, p := range hints[w.Ino] {
-		if r.acceptWatch(p, w.Ino, onSB, res) {
-			res.note("found through a path the process holds open")
-			return
+	m := s.r.Table.Covering(string(path))
+	if m == nil || !s.onSB(m) {
+		return false
+	}
+	res := s.res
+	res.Verdict = OK
+	res.Path, res.MntID, res.Mount, res.Dev = path, m.ID, m, st.Dev
+	res.note("%s%s: %s", routePrefix, route, how)
+	res.note("stat in target root: %s on mount %d", devIno(st.Dev, st.Ino), m.ID)
+	return true
+}
+
+// byHints tries the paths the process holds with the watched inode. A held
+// path marked deleted is not tried but remembered for the reason: the
+// watched file was unlinked while the process kept it open.
+func (s *watchSearch) byHints(paths [][]byte) bool {
+	for _, p := range paths {
+		if bytes.HasSuffix(p, []byte(deletedSuffix)) {
+			s.clue("hint: the process holds inode %d open as %s: the file was deleted", s.w.Ino, printable(p))
+			continue
+		}
+		if s.accept(p, RouteHint, "the process holds "+printable(p)+" open") {
+			return true
 		}
 	}
-	budget := r.WalkLimit
-	if budget <= 0 {
-		budget = DefaultWalkLimit
-	}
-	for _, m := range mounts {
-		if r.Table.ByMountpoint(m.Mountpoint) != m {
-			continue // over-mounted: not reachable by path
-		}
-		found, err := r.walkFor(m, w.Ino, &budget, func(p []byte) bool { return r.acceptWatch(p, w.Ino, onSB, res) })
-		if found {
-			res.note("found by walking mount %d", m.ID)
-			return
-		}
-		if err != nil {
-			res.note("walk of mount %d: %v", m.ID, err)
-		}
-	}
-	res.unresolved("inode %d not found on the mounts of sdev %#x (walked within the limit of %d entries)", w.Ino, w.Sdev, r.walkLimit())
+	return false
 }
 
 func (r *Resolver) walkLimit() int {
@@ -87,102 +143,4 @@ func (r *Resolver) walkLimit() int {
 		return r.WalkLimit
 	}
 	return DefaultWalkLimit
-}
-
-// acceptWatch confirms that path, inside the target root, is inode ino on
-// one of the watch's mounts, and records it.
-func (r *Resolver) acceptWatch(path []byte, ino uint64, onSB func(*mountns.Mount) bool, res *Result) bool {
-	st, err := r.Root.Stat(string(path))
-	if err != nil || st.Ino != ino {
-		return false
-	}
-	m := r.Table.Covering(string(path))
-	if m == nil || !onSB(m) {
-		return false
-	}
-	res.Verdict = OK
-	res.Path, res.MntID, res.Mount, res.Dev = path, m.ID, m, st.Dev
-	res.note("stat in target root: %s", devIno(st.Dev, st.Ino))
-	return true
-}
-
-// walkFor walks mount m breadth-first inside the target root, calling try
-// for every entry whose d_ino is ino, without entering other mounts. It
-// stops when try accepts or the budget of directory entries is spent.
-func (r *Resolver) walkFor(m *mountns.Mount, ino uint64, budget *int, try func([]byte) bool) (bool, error) {
-	queue := [][]byte{[]byte(m.Mountpoint)}
-	buf := make([]byte, 64<<10)
-	for len(queue) > 0 {
-		dir := queue[0]
-		queue = queue[1:]
-		f, err := r.Root.Open(string(dir), unix.O_RDONLY|unix.O_DIRECTORY)
-		if err != nil {
-			continue // raced away or unreadable; keep walking elsewhere
-		}
-		for {
-			n, err := unix.Getdents(int(f.Fd()), buf)
-			if err != nil || n <= 0 {
-				break
-			}
-			for off := 0; off < n; {
-				d := dirent(buf[off:n])
-				off += d.reclen
-				if d.name == "." || d.name == ".." {
-					continue
-				}
-				*budget--
-				if *budget < 0 {
-					f.Close()
-					return false, fmt.Errorf("walk limit reached")
-				}
-				child := join(dir, d.name)
-				if d.ino == ino && try(child) {
-					f.Close()
-					return true, nil
-				}
-				if d.typ == unix.DT_DIR && r.Table.Covering(string(child)) == m {
-					queue = append(queue, child)
-				}
-			}
-		}
-		f.Close()
-	}
-	return false, nil
-}
-
-type direntry struct {
-	ino    uint64
-	reclen int
-	typ    uint8
-	name   string
-}
-
-// dirent decodes one linux_dirent64 at the start of b.
-func dirent(b []byte) direntry {
-	le := func(p []byte) uint64 {
-		var v uint64
-		for i := len(p) - 1; i >= 0; i-- {
-			v = v<<8 | uint64(p[i])
-		}
-		return v
-	}
-	d := direntry{ino: le(b[0:8]), reclen: int(le(b[16:18])), typ: b[18]}
-	name := b[19:d.reclen]
-	for i, c := range name {
-		if c == 0 {
-			name = name[:i]
-			break
-		}
-	}
-	d.name = string(name)
-	return d
-}
-
-func join(dir []byte, name string) []byte {
-	out := make([]byte, 0, len(dir)+1+len(name))
-	out = append(out, dir...)
-	if len(dir) == 0 || dir[len(dir)-1] != '/' {
-		out = append(out, '/')
-	}
-	return append(out, name...)
 }

@@ -38,6 +38,17 @@ type Resolver struct {
 	// WalkLimit bounds the directory entries read to find one watched
 	// inode (0: DefaultWalkLimit).
 	WalkLimit int
+	// Identity is the mount identity check of the process's fds, made by
+	// CheckMountIdentity once per process (nil: not checked). An fd whose
+	// fdinfo mnt_id it finds to name another mount is not accepted there.
+	Identity *MountIdentity
+
+	// watchRoutes limits the watch routes tried (zero: all of them), so
+	// tests and benchmarks can pin or time one route.
+	watchRoutes routeSet
+	// statx is statx(2) for CheckMountIdentity (nil: unix.Statx), a seam
+	// for tests that count calls or play a kernel without unique ids.
+	statx statxFunc
 }
 
 const deletedSuffix = " (deleted)"
@@ -141,6 +152,9 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 	}
 	res.MntID, res.Mount = mnt.ID, mnt
 	res.note("mnt_id %d is %s on %q", mnt.ID, mnt.FSType, mnt.Mountpoint)
+	if !r.Identity.vouch(o, res) {
+		return
+	}
 	if !under(path, mnt.Mountpoint) {
 		res.unresolved("path %s is not under the mountpoint %q of mount %d", printable(path), mnt.Mountpoint, mnt.ID)
 		return
