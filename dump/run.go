@@ -93,6 +93,7 @@ func Run(pid int, opts Options) (*Dump, error) {
 		}
 		layers := resolve.NewLayers(root, host)
 		r := &resolve.Resolver{Table: ns.Table, Root: root, Layers: layers, TrustFdLinks: opts.Quirks.TrustFdLinks()}
+		r.Identity = r.CheckMountIdentity(fp.PID, fp.Objects)
 		d.Processes = append(d.Processes, &Process{Process: fp, Namespace: ns, Results: r.ResolveAll(fp.Objects)})
 		layers.Close()
 		root.Close()

@@ -53,6 +53,9 @@ type Resolver struct {
 
 const deletedSuffix = " (deleted)"
 
+// trustedNote is the evidence of the fast accept without a stat.
+const trustedNote = "mnt_id is in the target's mountinfo and the link lies under its mountpoint; fd links are trusted on this kernel (probed 4.2+ behaviour), so no stat was needed"
+
 // Resolve returns the verdict for one object.
 func (r *Resolver) Resolve(o *fdinfo.Object) Result {
 	res := Result{Object: o, MntID: -1}
@@ -151,6 +154,15 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 		return
 	}
 	res.MntID, res.Mount = mnt.ID, mnt
+	if r.TrustFdLinks && o.Info != nil && !res.Deleted && under(path, mnt.Mountpoint) {
+		// The common case on 4.2+ kernels, kept free of formatting: the
+		// report names the mount from res.Mount.
+		res.Evidence = append(res.Evidence, trustedNote)
+		if r.Identity.vouch(o, res) {
+			res.Verdict = OK
+		}
+		return
+	}
 	res.note("mnt_id %d is %s on %q", mnt.ID, mnt.FSType, mnt.Mountpoint)
 	if !r.Identity.vouch(o, res) {
 		return
@@ -162,11 +174,6 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 	if res.Deleted {
 		res.Verdict = OK
 		res.note("deleted while open: nothing to stat; mount and inode from the open file")
-		return
-	}
-	if r.TrustFdLinks && o.Info != nil {
-		res.Verdict = OK
-		res.note("fd links trusted on this kernel (probed): no stat needed")
 		return
 	}
 	r.confirm(path, o.Stat, res)
