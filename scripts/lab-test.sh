@@ -3,7 +3,7 @@
 # maps, generic inotify handles; 6.12) with ../shared/lab/run-kernel.sh,
 # which boots each under qemu with this machine's filesystem read-only.
 # Test binaries are built here; inside the guest they run from each
-# package's directory (their testdata is read relative to it).
+# package's directory of a copy of the tree (testdata is read relative to it).
 # Usage: scripts/lab-test.sh [KERNEL...]   (default: 6.1 6.12)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,11 +14,15 @@ pkgs=(resolve fdinfo dump mountns proto quirks)
 share=$(mktemp -d /var/tmp/ovlfix-lab.XXXXXX)
 trap 'rm -rf "$share"' EXIT
 for p in "${pkgs[@]}"; do go test -c -o "$share/$p.test" "./$p"; done
+# The guest sees the host read-only but with a fresh /tmp, and the clone may
+# live there: give the tests a copy of the tracked tree (their testdata).
+mkdir -p "$share/tree"
+git ls-files -z | tar --null -c -T - | tar -x -C "$share/tree"
 cat > "$share/run.sh" <<GUEST
 #!/bin/sh
 rc=0
 for p in ${pkgs[*]}; do
-  cd "$PWD/\$p" || exit 1
+  cd "\$LAB_SHARE/tree/\$p" || exit 1
   out="\$LAB_SHARE/out-\$p.txt"
   "\$LAB_SHARE/\$p.test" -test.count=1 -test.v > "\$out" 2>&1 || rc=1
   echo "lab \$(uname -r) \$p: \$(grep -c -- '--- PASS' "\$out") passed, \$(grep -c -- '--- FAIL' "\$out") failed, \$(grep -c -- '--- SKIP' "\$out") skipped"
