@@ -1,0 +1,105 @@
+package fixup
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/ovlfix/ovlfix/quirks"
+)
+
+// ReportVersion is the version of the fixup report schema (docs/fixup.md).
+// It changes only when a field changes meaning or disappears.
+const ReportVersion = 1
+
+// File names fixup writes into the images directory.
+const (
+	// BackupFile is the byte-exact copy of files.img as CRIU wrote it,
+	// made before the first change and never overwritten afterwards.
+	BackupFile = "files.img.ovlfix-orig"
+	// ReportFile is the JSON report of the last run that was not a dry run.
+	ReportFile = "ovlfix-fixup.json"
+)
+
+// ErrUnrepairable means some files.img entry is proven wrong (restore
+// would open another file, or fail) and ovlfix found no confirmed
+// replacement. Run wraps it with the entries concerned. The post-dump
+// hook exits non-zero only for this error, which makes CRIU fail the dump
+// and resume the tasks (docs/fixup.md § Exit policy).
+var ErrUnrepairable = errors.New("dump is wrong and cannot be repaired")
+
+// Options tune Run.
+type Options struct {
+	// RootPID is the host pid of the dump's root task (CRIU's
+	// CRTOOLS_INIT_PID). Required, also for DryRun: every check compares
+	// the images with the live, frozen tasks, so without them nothing can
+	// be checked and Run fails.
+	RootPID int
+	// DryRun plans and reports but writes nothing at all.
+	DryRun bool
+	// Quirks is the probed behaviour of this kernel (quirks.Load); nil
+	// means every object is confirmed by a stat.
+	Quirks *quirks.Set
+	// Log receives human-readable progress lines (the hook sends them to
+	// CRIU's log); nil discards them.
+	Log io.Writer
+
+	// pause, when set, is called between the steps of a rewrite with the
+	// name of the next step: a seam for the crash-safety test.
+	pause func(step string)
+}
+
+// Change is one files.img entry rewritten (or, in a dry run, to be).
+type Change struct {
+	FileID  uint32 `json:"file_id"`
+	VPID    uint32 `json:"vpid"`     // the task, in the dump's pid namespace
+	HostPID int    `json:"host_pid"` // the same task on this host
+	Object  string `json:"object"`   // "fd 3", "cwd", "root", "exe", "vma 7f12…-7f13…"
+
+	OldName  []byte `json:"-"`
+	NewName  []byte `json:"-"`
+	OldMntID int32  `json:"old_mnt_id"`
+	NewMntID int32  `json:"new_mnt_id"`
+
+	Verdict  string   `json:"verdict"` // the resolver's verdict: ok, fixed or ambiguous
+	Reason   string   `json:"reason"`
+	Evidence []string `json:"evidence,omitempty"`
+}
+
+// Problem is an entry ovlfix thinks wrong but could not fix, or could not
+// check. FileID is 0 when the problem is not about one entry (a task that
+// could not be found).
+type Problem struct {
+	FileID uint32 `json:"file_id"`
+	Object string `json:"object"`
+	What   string `json:"what"`
+}
+
+// Report is the outcome of one run.
+type Report struct {
+	Version   int    `json:"version"`
+	ImagesDir string `json:"images_dir"`
+	RootPID   int    `json:"root_pid"`
+	DryRun    bool   `json:"dry_run"`
+	// Checked counts the REG entries compared with a live object.
+	Checked  int       `json:"checked"`
+	Changes  []Change  `json:"changes"`
+	Problems []Problem `json:"problems"`
+	// Notes are entries left alone on purpose: ambiguous objects whose
+	// CRIU value is one of the confirmed candidates.
+	Notes []Problem `json:"notes,omitempty"`
+	// Backup is the path of the backup of the original files.img, ""
+	// when this run changed nothing.
+	Backup string `json:"backup"`
+	// Leftovers are temporary files of an interrupted earlier write found
+	// in the directory (harmless: CRIU ignores unknown files).
+	Leftovers []string `json:"leftovers,omitempty"`
+}
+
+// Run checks the REG entries of files.img in the CRIU images directory
+// dir against the live tasks of the dump and repairs reg.name and
+// reg.mnt_id where CRIU got them wrong (docs/fixup.md). It returns the
+// report also when the error wraps ErrUnrepairable.
+func Run(ctx context.Context, dir string, opts Options) (*Report, error) {
+	return run(ctx, dir, opts)
+}

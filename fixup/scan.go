@@ -1,0 +1,201 @@
+package fixup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/mountns"
+	"github.com/ovlfix/ovlfix/proto"
+	"github.com/ovlfix/ovlfix/resolve"
+	"golang.org/x/sys/unix"
+)
+
+// observation is what one live object says about one files.img entry.
+type observation struct {
+	task *task
+	host int // host pid, 0 when the task was not found
+	ref  ref
+	// why is set when the object could not be checked at all (task or
+	// object not found, scan failed); res is then empty.
+	why string
+	res resolve.Result
+	// stat is the live object's stat (nil when unknown), for the size
+	// and mode comparison.
+	stat *fdinfo.Stat
+	// criuWrong is a proof that CRIU's (name, mnt_id) cannot be right,
+	// "" when there is none (proofWrong).
+	criuWrong string
+}
+
+func (o *observation) label() string {
+	return fmt.Sprintf("pid %d %s", o.task.VPID, o.ref.label())
+}
+
+// checker scans the live tasks and collects observations per file id.
+type checker struct {
+	d       *dumpImages
+	pm      *pidMap
+	rootPID int
+	trust   bool
+	scanner fdinfo.Scanner
+	host    *mountns.Root
+	tables  map[uint64]*mountns.Table
+	obs     map[uint32][]*observation
+	logf    func(format string, args ...any)
+}
+
+// scanTask scans task t once and resolves every object its images name,
+// exactly as dump.Run does: the task's mount table, its root, layer
+// lookups through its root and ours, TrustFdLinks from the probed
+// quirks, and the mount identity check of its fds.
+func (c *checker) scanTask(ctx context.Context, t *task) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	host, ok := c.pm.ByVPID[t.VPID]
+	fail := func(why string) {
+		for _, r := range t.Refs {
+			c.add(&observation{task: t, host: host, ref: r, why: why})
+		}
+	}
+	if !ok {
+		fail(fmt.Sprintf("task %d of the dump not found under host pid %d (walked /proc/<pid>/task/*/children, matched NSpid)", t.VPID, c.rootPID))
+		return nil
+	}
+	if len(t.Refs) == 0 {
+		return nil
+	}
+	p, err := c.scanner.Scan(host)
+	if err != nil && (p == nil || !errors.Is(err, fdinfo.ErrExited)) {
+		if errors.Is(err, fdinfo.ErrPermission) {
+			return err
+		}
+		fail(fmt.Sprintf("scan of host pid %d: %v", host, err))
+		return nil
+	}
+	table, err := c.table(host)
+	if err != nil {
+		fail(err.Error())
+		return nil
+	}
+	root, err := mountns.OpenRoot(host)
+	if err != nil {
+		fail(fmt.Sprintf("host pid %d: root: %v", host, err))
+		return nil
+	}
+	defer root.Close()
+	layers := resolve.NewLayers(root, c.host)
+	defer layers.Close()
+
+	// The objects the images name, in scan order (cwd too: it breaks
+	// ties between overlays), and which one each ref is.
+	var subset []fdinfo.Object
+	at := map[string]int{}
+	for i := range p.Objects {
+		o := &p.Objects[i]
+		key := objectKey(o)
+		if key == "" {
+			continue
+		}
+		if _, dup := at[key]; !dup {
+			at[key] = len(subset)
+			subset = append(subset, *o)
+		}
+	}
+	r := &resolve.Resolver{Table: table, Root: root, Layers: layers, TrustFdLinks: c.trust}
+	r.Identity = r.CheckMountIdentity(host, subset)
+	results := r.ResolveAll(subset)
+	for _, rf := range t.Refs {
+		ob := &observation{task: t, host: host, ref: rf}
+		i, ok := at[refKey(rf)]
+		if !ok {
+			ob.why = fmt.Sprintf("host pid %d has no %s now", host, rf.label())
+			c.add(ob)
+			continue
+		}
+		ob.res = results[i]
+		ob.stat = statOf(&subset[i])
+		if idx, ok := c.d.ByID[rf.FileID]; ok && c.d.Entries[idx].GetReg() != nil {
+			ob.criuWrong = proofWrong(c.d.Entries[idx].GetReg(), table, root, ob.stat)
+		}
+		c.add(ob)
+	}
+	c.logf("pid %d (host %d): %d objects checked", t.VPID, host, len(t.Refs))
+	return nil
+}
+
+func (c *checker) add(o *observation) {
+	c.obs[o.ref.FileID] = append(c.obs[o.ref.FileID], o)
+}
+
+// table reads the mount table of pid's mount namespace, once per namespace.
+func (c *checker) table(pid int) (*mountns.Table, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/ns/mnt", &st); err != nil {
+		return nil, fmt.Errorf("host pid %d: mount namespace: %w", pid, err)
+	}
+	if t := c.tables[st.Ino]; t != nil {
+		return t, nil
+	}
+	t, err := mountns.ReadTable(pid)
+	if err != nil {
+		return nil, fmt.Errorf("host pid %d: %w", pid, err)
+	}
+	c.tables[st.Ino] = t
+	return t, nil
+}
+
+// objectKey and refKey name a live object and an image ref the same way.
+func objectKey(o *fdinfo.Object) string {
+	switch o.Kind {
+	case fdinfo.KindFD:
+		return "fd " + strconv.Itoa(o.FD)
+	case fdinfo.KindCwd, fdinfo.KindRoot, fdinfo.KindExe:
+		return o.Kind.String()
+	case fdinfo.KindMap:
+		if o.Map != nil {
+			return "map " + strconv.FormatUint(o.Map.Start, 16)
+		}
+	}
+	return ""
+}
+
+func refKey(r ref) string {
+	switch r.Kind {
+	case fdinfo.KindFD:
+		return "fd " + strconv.Itoa(r.FD)
+	case fdinfo.KindMap:
+		return "map " + strconv.FormatUint(r.Start, 16)
+	}
+	return r.Kind.String()
+}
+
+// statOf is the live stat of an object: through the magic link, or for a
+// mapping through map_files (maps' own dev:ino may be the layer's).
+func statOf(o *fdinfo.Object) *fdinfo.Stat {
+	if o.Kind == fdinfo.KindMap && o.Map != nil {
+		return o.Map.MapFiles
+	}
+	return o.Stat
+}
+
+// proofWrong returns why CRIU's entry cannot be right, or "". Only two
+// proofs are used, both independent of the resolver (docs/fixup.md):
+// the recorded mnt_id is in no mountinfo of the task (restore cannot find
+// the mount), or the recorded name does not exist inside the task's root
+// while the live file is not deleted (restore's open would fail).
+func proofWrong(reg *proto.RegFileEntry, t *mountns.Table, root *mountns.Root, st *fdinfo.Stat) string {
+	if reg.MntId != nil && reg.GetMntId() >= 0 && t.ByID(int(reg.GetMntId())) == nil {
+		return fmt.Sprintf("CRIU's mnt_id %d is in no mountinfo of the task: restore cannot find that mount", reg.GetMntId())
+	}
+	if st == nil || st.Nlink == 0 {
+		return ""
+	}
+	if _, err := root.Stat(reg.GetName()); errors.Is(err, unix.ENOENT) {
+		return fmt.Sprintf("CRIU's name %q does not exist inside the task's root and the file is not deleted: restore would fail", reg.GetName())
+	}
+	return ""
+}
