@@ -76,6 +76,7 @@ func TestUsageErrors(t *testing.T) {
 	expect(t, ovlfix(t, "dump", "abc"), exitUsage, "positive number")
 	expect(t, ovlfix(t, "dump", "1", "-o", "xml"), exitUsage, "text or json")
 	expect(t, ovlfix(t, "dump", "1", "--bogus"), exitUsage, "unknown flag")
+	expect(t, ovlfix(t, "demo", "extra"), exitUsage, "no arguments")
 }
 
 func TestDumpNoSuchProcess(t *testing.T) {

@@ -33,7 +33,12 @@ there and sits in a directory of it, runs dump on the child, prints the report a
 the decoded images, checks every object against what the child itself saw, and
 removes everything (also on Ctrl-C). As root it uses a private mount namespace; as
 a normal user it adds a user namespace (unprivileged overlay, Linux >= 5.11).`,
-		Args: cobra.NoArgs,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("demo takes no arguments, got %q", args)}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.output != "text" && f.output != "json" {
 				return usageError{fmt.Errorf("-o must be text or json, got %q", f.output)}
