@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"unicode/utf8"
 )
@@ -112,7 +113,8 @@ func (r *Report) WriteDiff(w io.Writer) error {
 	}
 	fmt.Fprintf(&b, "checked %d entries: %d changed, %d problems", r.Checked, len(r.Changes), len(r.Problems))
 	if r.Backup != "" {
-		fmt.Fprintf(&b, "; original kept in %s", r.Backup)
+		// The images dir may be CRIU's /proc/<pid>/fd/N: name the file only.
+		fmt.Fprintf(&b, "; original kept as %s next to files.img", filepath.Base(r.Backup))
 	}
 	b.WriteString("\n")
 	_, err := io.WriteString(w, b.String())

@@ -31,6 +31,17 @@ if [ -x ../shared/lab/run-kernel.sh ] && [ "$(id -u)" -eq 0 ]; then
     passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + s))
   done < <(sed -n 's/^lab .*: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped$/\1 \2 \3/p' "$log.lab")
   rm -f "$log.lab"
+  # `ovlfix hook` end to end with Debian's real criu 3.17.1 in 6.1.
+  echo "lab: ovlfix hook with real CRIU (scripts/hook-e2e.sh)"
+  set +e
+  ./scripts/hook-e2e.sh 2>&1 | tee "$log.e2e" | grep -E '^(PASS|FAIL|########)'
+  e2estatus=${PIPESTATUS[0]}
+  set -e
+  [ "$e2estatus" -eq 0 ] || status=1
+  e2e_pass=$(sed -n 's/^PASS: hook-[a-z]*: \([0-9]*\) checks passed.*/\1/p' "$log.e2e" | awk '{s+=$1} END {print s+0}')
+  e2e_fail=$(grep -c '^FAIL: ' "$log.e2e" || true)
+  passed=$((passed + ${e2e_pass:-0})); failed=$((failed + e2e_fail))
+  rm -f "$log.e2e"
 elif [ "${CI:-}" = true ]; then
   echo "lab: ../shared/lab/run-kernel.sh missing or not root: CI must run the real-kernel tests" >&2
   status=1

@@ -9,16 +9,17 @@ import (
 // Exit codes (docs/cli.md). They are part of the interface: scripts and
 // pipelines branch on them.
 const (
-	exitOK          = 0
-	exitFailure     = 1 // anything not listed below
-	exitUsage       = 2 // bad command line
-	exitNoProcess   = 3 // no such pid
-	exitPermission  = 4 // not allowed to read the process
-	exitExited      = 5 // the process exited during the scan
-	exitOutput      = 6 // the images directory cannot be written
-	exitNoOverlay   = 7 // the kernel has no overlay filesystem
-	exitUnresolved  = 8 // `dump --strict`: some object could not be resolved
-	exitInterrupted = 130
+	exitOK           = 0
+	exitFailure      = 1 // anything not listed below
+	exitUsage        = 2 // bad command line
+	exitNoProcess    = 3 // no such pid
+	exitPermission   = 4 // not allowed to read the process
+	exitExited       = 5 // the process exited during the scan
+	exitOutput       = 6 // the images directory cannot be written
+	exitNoOverlay    = 7 // the kernel has no overlay filesystem
+	exitUnresolved   = 8 // `dump --strict`: some object could not be resolved
+	exitUnrepairable = 9 // `fixup`: the dump is wrong and cannot be repaired
+	exitInterrupted  = 130
 )
 
 // codedError carries an exit code through cobra.

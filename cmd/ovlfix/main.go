@@ -16,8 +16,11 @@ func main() {
 	scenario.MaybeRunChild()
 	quirks.MaybeRunProbeChild() // `ovlfix check` and the resolver's probe
 	cmd := newRootCmd()
+	if isHookProgram(os.Args[0]) { // CRIU's action-script: `ovlfix-hook`, no arguments
+		cmd.SetArgs(append([]string{"hook"}, os.Args[1:]...))
+	}
 	err := cmd.Execute()
-	if err != nil {
+	if err != nil && !isLogged(err) {
 		fmt.Fprintf(os.Stderr, "ovlfix: %v\n", err)
 	}
 	os.Exit(exitCode(err))

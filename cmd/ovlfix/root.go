@@ -16,5 +16,7 @@ each one inside the process's own mount namespace, and writes CRIU images.`,
 	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(newDumpCmd(), newDemoCmd(), newCheckCmd())
+	root.AddCommand(newFixupCmd())
+	root.AddCommand(newHookCmd())
 	return root
 }

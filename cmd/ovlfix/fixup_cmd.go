@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/fixup"
+	"github.com/ovlfix/ovlfix/quirks"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+)
+
+// fixupFlags are the options of `ovlfix fixup`.
+type fixupFlags struct {
+	dir     string
+	pid     int
+	dryRun  bool
+	output  string
+	verbose bool
+}
+
+func newFixupCmd() *cobra.Command {
+	var f fixupFlags
+	cmd := &cobra.Command{
+		Use:   "fixup -D DIR --pid PID",
+		Short: "Check a CRIU dump's files.img against the live tasks and repair wrong overlay paths and mounts",
+		Long: `fixup reads the CRIU images in DIR (pstree, ids, fdinfo, fs, mm, files), finds
+each dumped task under PID (the host pid of the dump's root task; the tasks must
+still exist, as they do, frozen, during CRIU's post-dump action), resolves every
+fd, cwd, root, exe and file mapping the images name, and rewrites reg.name and
+reg.mnt_id of the files.img entries CRIU got wrong. The original is kept as
+files.img.ovlfix-orig; the report goes to ovlfix-fixup.json. See docs/fixup.md.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{fmt.Errorf("fixup takes no arguments (the pid goes in --pid), got %q", args)}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.dir == "" {
+				return usageError{errors.New("fixup needs the images directory: -D DIR")}
+			}
+			if f.pid <= 0 {
+				return usageError{errors.New("fixup needs the host pid of the dump's root task: --pid PID")}
+			}
+			if f.output != "text" && f.output != "json" {
+				return usageError{fmt.Errorf("-o must be text or json, got %q", f.output)}
+			}
+			return runFixup(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
+		},
+	}
+	cmd.Flags().StringVarP(&f.dir, "images-dir", "D", "", "the CRIU images directory to check and repair")
+	cmd.Flags().IntVar(&f.pid, "pid", 0, "host pid of the dump's root task (CRIU's CRTOOLS_INIT_PID)")
+	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "print what would change; write nothing")
+	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output: text (a diff) or json (the report)")
+	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "progress lines on stderr")
+	return cmd
+}
+
+func runFixup(ctx context.Context, out, errw io.Writer, f fixupFlags) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if st, err := os.Stat(f.dir); err != nil {
+		return fmt.Errorf("images directory: %w", err)
+	} else if !st.IsDir() {
+		return fmt.Errorf("images directory %s is not a directory", f.dir)
+	}
+	if !f.dryRun {
+		if err := unix.Access(f.dir, unix.W_OK|unix.X_OK); err != nil {
+			return withCode(exitOutput, fmt.Errorf("images directory %s cannot be written: %w", f.dir, err))
+		}
+	}
+	q, err := quirks.Load(ctx, quirks.DefaultCacheDir)
+	if err != nil {
+		return err
+	}
+	opts := fixup.Options{RootPID: f.pid, DryRun: f.dryRun, Quirks: q}
+	if f.verbose {
+		opts.Log = errw
+	}
+	rep, runErr := fixup.Run(ctx, f.dir, opts)
+	if rep != nil {
+		var werr error
+		if f.output == "json" {
+			werr = rep.WriteJSON(out)
+		} else {
+			werr = rep.WriteDiff(out)
+		}
+		if werr != nil && runErr == nil {
+			return werr
+		}
+	}
+	return fixupError(runErr)
+}
+
+// fixupError gives fixup's errors their exit codes: 9 for a dump that is
+// wrong and cannot be repaired, 6 when the directory could not be written,
+// and the usual ones (3 no such pid, 4 permission) otherwise.
+func fixupError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fixup.ErrUnrepairable):
+		return withCode(exitUnrepairable, err)
+	case errors.Is(err, fdinfo.ErrNoProcess), errors.Is(err, fdinfo.ErrPermission), errors.Is(err, fdinfo.ErrExited):
+		return err
+	case errors.Is(err, unix.EROFS), errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EDQUOT), errors.Is(err, os.ErrPermission):
+		return withCode(exitOutput, err)
+	}
+	return err
+}

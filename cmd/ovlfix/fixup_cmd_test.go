@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ovlfix/ovlfix/fixup"
+	"github.com/ovlfix/ovlfix/fixup/fixuptest"
+	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/proto"
+	"golang.org/x/sys/unix"
+)
+
+// TestFixupCommand runs `ovlfix fixup` on images laid out for a live
+// nested-overlay target (fixuptest): --dry-run prints the changes and
+// leaves the directory byte-identical; a real run repairs files.img.
+func TestFixupCommand(t *testing.T) {
+	c := scenario.StartT(t, binary, fixuptest.NestedSpec)
+	f := fixuptest.Build(t, c)
+	pid := strconv.Itoa(f.RootPID)
+	before := dirBytes(t, f.Dir)
+
+	r := ovlfix(t, "fixup", "-D", f.Dir, "--pid", pid, "--dry-run")
+	expect(t, r, exitOK, "")
+	lower := f.IDs["lower"]
+	mA, mB := c.Mounts["A"].ID, c.Mounts["B"].ID
+	wantLine := fmt.Sprintf("files.img id %d (pid %d fd %d): mnt_id %d -> %d, name unchanged", lower, f.RootPID, heldFD(c, "lower"), mA, mB)
+	if !strings.Contains(r.stdout, wantLine) || !strings.Contains(r.stdout, "dry run") {
+		t.Errorf("dry-run output lacks %q:\n%s", wantLine, r.stdout)
+	}
+	if got := dirBytes(t, f.Dir); !sameDir(got, before) {
+		t.Errorf("--dry-run changed the directory: %v -> %v", names(before), names(got))
+	}
+
+	r = ovlfix(t, "fixup", "-D", f.Dir, "--pid", pid, "--dry-run", "-o", "json")
+	expect(t, r, exitOK, "")
+	var rep fixup.Report
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%v: %s", err, r.stdout)
+	}
+	if len(rep.Changes) != len(f.Wrong) || !rep.DryRun || rep.Version != fixup.ReportVersion {
+		t.Errorf("json report: %+v", rep)
+	}
+	for _, ch := range rep.Changes {
+		if tr := f.Truth[ch.FileID]; !f.Wrong[ch.FileID] || string(ch.NewName) != tr.Name || ch.NewMntID != tr.Mnt {
+			t.Errorf("change %+v, truth %+v", ch, tr)
+		}
+	}
+	if got := dirBytes(t, f.Dir); !sameDir(got, before) {
+		t.Error("--dry-run -o json changed the directory")
+	}
+
+	r = ovlfix(t, "fixup", "-D", f.Dir, "--pid", pid)
+	expect(t, r, exitOK, "")
+	if !strings.Contains(r.stdout, wantLine) || !strings.Contains(r.stdout, "original kept as files.img.ovlfix-orig") {
+		t.Errorf("output:\n%s", r.stdout)
+	}
+	after := dirBytes(t, f.Dir)
+	if !bytes.Equal(after[fixup.BackupFile], f.Original) || bytes.Equal(after[proto.FilesImg], f.Original) {
+		t.Error("files.img not repaired, or backup is not the original")
+	}
+	if _, ok := after[fixup.ReportFile]; !ok {
+		t.Error("no report file")
+	}
+}
+
+func TestFixupUsageAndExitCodes(t *testing.T) {
+	expect(t, ovlfix(t, "fixup", "--pid", "1"), exitUsage, "-D DIR")
+	expect(t, ovlfix(t, "fixup", "-D", t.TempDir()), exitUsage, "--pid PID")
+	expect(t, ovlfix(t, "fixup", "-D", t.TempDir(), "--pid", "1", "-o", "xml"), exitUsage, "text or json")
+	expect(t, ovlfix(t, "fixup", "-D", t.TempDir(), "--pid", "1", "extra"), exitUsage, "takes no arguments")
+
+	// Real CRIU images and a pid that no longer exists: exit 3.
+	dir := copyDir(t, filepath.Join("..", "..", "testdata", "criu", "basic"))
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, ovlfix(t, "fixup", "-D", dir, "--pid", strconv.Itoa(gone.Process.Pid), "--dry-run"), exitNoProcess, "no such process")
+
+	// A corrupt files.img: exit 1, the file named, nothing written.
+	b, _ := os.ReadFile(filepath.Join(dir, proto.FilesImg))
+	os.WriteFile(filepath.Join(dir, proto.FilesImg), b[:len(b)-5], 0o600)
+	before := dirBytes(t, dir)
+	expect(t, ovlfix(t, "fixup", "-D", dir, "--pid", strconv.Itoa(os.Getpid())), exitFailure, "files.img: entry 32 at offset")
+	if !sameDir(dirBytes(t, dir), before) {
+		t.Error("a failed fixup changed the directory")
+	}
+}
+
+// TestFixupOutputNotWritable: a read-only images directory (a read-only
+// bind mount, so root cannot write either) is exit 6, before any work.
+func TestFixupOutputNotWritable(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a read-only bind mount")
+	}
+	dir := copyDir(t, filepath.Join("..", "..", "testdata", "criu", "basic"))
+	script := fmt.Sprintf(`mount --bind %[1]s %[1]s && mount -o remount,bind,ro %[1]s && exec %[2]s fixup -D %[1]s --pid %[3]d`, dir, binary, os.Getpid())
+	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
+	expect(t, run(t, cmd), exitOutput, "cannot be written")
+}
+
+// TestFixupErrorCodes: fixup's sentinel maps to exit 9, documented in docs/cli.md.
+func TestFixupErrorCodes(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		code int
+	}{
+		{fmt.Errorf("%w: files.img id 7: CRIU's mnt_id 23 is in no mountinfo", fixup.ErrUnrepairable), exitUnrepairable},
+		{fmt.Errorf("atomic write of x: %w", unix.EROFS), exitOutput},
+		{errors.New("images in d: pstree.img: header at offset 0: truncated"), exitFailure},
+		{nil, exitOK},
+	} {
+		if got := exitCode(fixupError(tc.err)); got != tc.code {
+			t.Errorf("%v: exit %d, want %d", tc.err, got, tc.code)
+		}
+	}
+	if exitUnrepairable != 9 {
+		t.Errorf("exitUnrepairable = %d, documented as 9", exitUnrepairable)
+	}
+}
+
+func heldFD(c *scenario.Child, label string) int {
+	for _, h := range c.Held {
+		if h.Label == label {
+			return h.FD
+		}
+	}
+	return -1
+}
+
+func dirBytes(t *testing.T, dir string) map[string][]byte {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]byte{}
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = b
+	}
+	return out
+}
+
+func sameDir(a, b map[string][]byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for n, x := range a {
+		if y, ok := b[n]; !ok || !bytes.Equal(x, y) {
+			return false
+		}
+	}
+	return true
+}
+
+func names(m map[string][]byte) []string {
+	var out []string
+	for n := range m {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func copyDir(t *testing.T, src string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for n, b := range dirBytes(t, src) {
+		if err := os.WriteFile(filepath.Join(dir, n), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}

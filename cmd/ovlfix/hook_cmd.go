@@ -1,0 +1,85 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"github.com/ovlfix/ovlfix/hook"
+	"github.com/spf13/cobra"
+)
+
+// hookProgram is the name under which this binary behaves as `ovlfix
+// hook` (a symlink for CRIU's action-script option, which takes a path
+// and no arguments).
+const hookProgram = "ovlfix-hook"
+
+// isHookProgram reports whether argv0 names the hook symlink.
+func isHookProgram(argv0 string) bool { return filepath.Base(argv0) == hookProgram }
+
+// loggedError is an error the hook already wrote to stderr with its own
+// prefix; main does not print it again.
+type loggedError struct{ error }
+
+func (e loggedError) Unwrap() error { return e.error }
+
+func isLogged(err error) bool {
+	var le loggedError
+	return errors.As(err, &le)
+}
+
+func newHookCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "hook",
+		Short: "Run as a CRIU action script (pre-dump: seed irmap-cache; post-dump: repair files.img)",
+		Long: `hook is meant to be run by CRIU, not by hand: with "action-script /usr/local/bin/ovlfix-hook"
+(a symlink to ovlfix) in /etc/criu/default.conf or /etc/criu/runc.conf, or criu --action-script.
+It reads CRTOOLS_SCRIPT_ACTION, CRTOOLS_IMAGE_DIR and CRTOOLS_INIT_PID and logs to stderr
+(CRIU's log) with the prefix "ovlfix-hook: ".
+
+  pre-dump   write CRIU's irmap-cache (in CRIU's work dir, the hook's cwd) with the path
+             of every inotify/fanotify watch on an overlay, merged with any existing cache
+  post-dump  check files.img against the frozen tasks and repair reg.name/reg.mnt_id
+  other      nothing
+
+It exits 0 unless the dump is wrong and cannot be repaired (then CRIU fails the dump and
+resumes the tasks); without CRTOOLS_SCRIPT_ACTION it exits 2. Details: docs/hook.md.`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 0 {
+				return usageError{fmt.Errorf("hook takes no arguments (CRIU passes none), got %q", args)}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runHook(cmd)
+		},
+	}
+}
+
+func runHook(cmd *cobra.Command) error {
+	stderr := cmd.ErrOrStderr()
+	log := hook.NewLogger(stderr)
+	env, err := hook.ParseEnv(os.LookupEnv)
+	switch {
+	case errors.Is(err, hook.ErrNotCRIU):
+		log.Printf("%v", err)
+		return withCode(exitUsage, loggedError{err})
+	case err != nil:
+		// CRIU always sets these; without them ovlfix cannot help, and a
+		// hook that cannot help must not fail the dump.
+		log.Printf("%s: cannot help: %v", env.Action, err)
+		return nil
+	case !env.Acts():
+		return nil
+	}
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := hook.Run(ctx, env, hook.Options{Log: stderr}); err != nil {
+		// Logged by hook.Run; a non-zero exit makes CRIU fail the dump.
+		return withCode(exitFailure, loggedError{err})
+	}
+	return nil
+}

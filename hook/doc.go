@@ -1,0 +1,34 @@
+// Package hook is ovlfix as a CRIU action script ("ovlfix hook", or a
+// symlink named ovlfix-hook): one line `action-script /usr/local/bin/ovlfix-hook`
+// in /etc/criu/default.conf or /etc/criu/runc.conf brings it into every
+// `criu dump`, and into runc, Podman and Docker checkpoints (docs/hook.md).
+//
+// CRIU runs each action script with the action in CRTOOLS_SCRIPT_ACTION,
+// the images directory as a /proc/<criu-pid>/fd/N path in
+// CRTOOLS_IMAGE_DIR, the root task's host pid in CRTOOLS_INIT_PID, its own
+// work dir as cwd, stdin closed and stdout/stderr on its log (criu/
+// action-scripts.c, util.c cr_system). Two actions matter here:
+//
+//   - pre-dump (cr_dump_tasks runs it before irmap_load_cache, with the
+//     tasks still running): SeedIrmap writes CRIU's irmap-cache into the work
+//     dir with the path of every inotify/fanotify inode watch on an overlay,
+//     so CRIU need not open the watch's file handle (impossible for overlay
+//     handles before nfs_export, kernel-quirks.md §5) nor scan for it.
+//   - post-dump (images written, tasks still frozen): PostDump runs
+//     fixup.Run on the images directory and logs its diff.
+//
+// Every other action returns at once.
+//
+// Exit policy: a hook that fails makes CRIU fail the dump (tasks resume,
+// criu exits non-zero). So Run returns an error only when fixup says the
+// dump is wrong and cannot be repaired (fixup.ErrUnrepairable); when ovlfix
+// simply cannot help (no overlay watch, unreadable /proc, a cache it does
+// not understand, images it cannot read) it logs why and returns nil.
+//
+// Threat model: the target's files, names and mount table are untrusted
+// (package resolve confirms every path by stat inside the target's root);
+// the environment comes from CRIU, and a work dir that is not CRIU's (own
+// cwd differs from the cwd of the CRIU process) is never written to. An
+// existing irmap-cache is never clobbered: its entries are kept, and ours
+// replace one only where it would be rejected by CRIU's own revalidation.
+package hook

@@ -1,0 +1,73 @@
+package hook
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+
+	"github.com/ovlfix/ovlfix/fixup"
+	"github.com/ovlfix/ovlfix/quirks"
+)
+
+// PostDump repairs the dump in imageDir (CRTOOLS_IMAGE_DIR) with
+// fixup.Run, compared with the still frozen tree of rootPID, and logs the
+// report and its diff. The error wraps fixup.ErrUnrepairable when the dump
+// is wrong and cannot be repaired; any other error means ovlfix could not
+// check the dump (the caller logs it and lets the dump stand).
+func PostDump(ctx context.Context, imageDir string, rootPID int, q *quirks.Set, log *Logger) (*fixup.Report, error) {
+	return postDump(ctx, nil, imageDir, rootPID, q, log)
+}
+
+// fixupFunc is the signature of fixup.Run.
+type fixupFunc func(ctx context.Context, dir string, opts fixup.Options) (*fixup.Report, error)
+
+func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, q *quirks.Set, log *Logger) (*fixup.Report, error) {
+	if run == nil {
+		run = fixup.Run
+	}
+	rep, err := run(ctx, imageDir, fixup.Options{RootPID: rootPID, Quirks: q, Log: log})
+	log.Flush()
+	if rep != nil {
+		summarize(rep, log)
+		shown := *rep // the diff names the backup by its file name only
+		if shown.Backup != "" {
+			shown.Backup = filepath.Base(shown.Backup)
+		}
+		if werr := shown.WriteDiff(log); werr != nil {
+			log.Printf("writing the diff: %v", werr)
+		}
+		log.Flush()
+	}
+	return rep, err
+}
+
+// summarize logs one line about the run. The images directory is a
+// /proc/<criu-pid>/fd/N link, so only file names inside it are shown.
+func summarize(rep *fixup.Report, log *Logger) {
+	switch {
+	case len(rep.Changes) > 0 && rep.Backup != "":
+		log.Printf("post-dump: %d REG entries checked, %d repaired in files.img (original kept as %s, report %s)",
+			rep.Checked, len(rep.Changes), filepath.Base(rep.Backup), fixup.ReportFile)
+	case len(rep.Changes) > 0:
+		log.Printf("post-dump: %d REG entries checked, %d to repair", rep.Checked, len(rep.Changes))
+	default:
+		log.Printf("post-dump: %d REG entries checked, files.img is right", rep.Checked)
+	}
+}
+
+// unrepairable reports whether err must fail the dump.
+func unrepairable(err error) bool { return errors.Is(err, fixup.ErrUnrepairable) }
+
+// loadQuirks loads the probed kernel behaviour (cached per boot); on error
+// it logs and returns nil, which makes fixup confirm every object by stat.
+func loadQuirks(ctx context.Context, load func(context.Context) (*quirks.Set, error), log *Logger) *quirks.Set {
+	if load == nil {
+		load = func(ctx context.Context) (*quirks.Set, error) { return quirks.Load(ctx, quirks.DefaultCacheDir) }
+	}
+	q, err := load(ctx)
+	if err != nil {
+		log.Printf("kernel behaviour not loaded (%v): every object is confirmed by stat", err)
+		return nil
+	}
+	return q
+}

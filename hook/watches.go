@@ -1,0 +1,167 @@
+package hook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+
+	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/mountns"
+	"github.com/ovlfix/ovlfix/resolve"
+	"golang.org/x/sys/unix"
+)
+
+// FoundWatch is one inotify watch or fanotify inode mark of the tree on an
+// overlay, resolved to a path.
+type FoundWatch struct {
+	PID   int    // the task whose fdinfo showed it
+	Name  string // "watch <fd>:<wd>"
+	Entry IrmapEntry
+}
+
+// SkippedWatch is a watch that gets no irmap-cache entry, and why.
+type SkippedWatch struct {
+	PID    int
+	Name   string
+	Sdev   uint32
+	Ino    uint64
+	Reason string
+}
+
+// overlayWatches scans the tree of pid and resolves every inode watch on an
+// overlay mount (package resolve: hints, handle, layer walk, merged walk;
+// every answer confirmed by stat inside the task's root). Watches on other
+// filesystems are not counted: CRIU opens their handles itself.
+func overlayWatches(ctx context.Context, pid int, scanner fdinfo.Scanner) (found []FoundWatch, skipped []SkippedWatch, err error) {
+	procs, err := scanner.ScanTree(pid)
+	if err != nil {
+		return nil, nil, fmt.Errorf("scan the tree of pid %d: %w", pid, err)
+	}
+	host, err := mountns.OpenRootPath("/")
+	if err != nil {
+		return nil, nil, err
+	}
+	defer host.Close()
+	tables := map[uint64]*mountns.Table{}
+	for _, p := range procs {
+		if err := ctx.Err(); err != nil {
+			return nil, nil, err
+		}
+		objs := watchSubset(p.Objects)
+		if objs == nil {
+			continue
+		}
+		res, err := resolveProcess(p.TGID, objs, tables, host)
+		if err != nil {
+			if errors.Is(err, fdinfo.ErrExited) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+				continue // a task of the tree exited: CRIU will not dump it
+			}
+			return nil, nil, fmt.Errorf("pid %d: %w", p.TGID, err)
+		}
+		for _, r := range res {
+			o := r.Object
+			if o.Kind != fdinfo.KindWatch {
+				continue
+			}
+			if r.Verdict != resolve.OK && r.Verdict != resolve.Fixed {
+				if onOverlay(r, tables, p.TGID) {
+					skipped = append(skipped, SkippedWatch{PID: o.PID, Name: o.Name(), Sdev: o.Watch.Sdev, Ino: o.Watch.Ino,
+						Reason: fmt.Sprintf("not resolved (%s): %s", r.Verdict, r.Reason)})
+				}
+				continue
+			}
+			if r.Mount == nil || r.Mount.FSType != "overlay" {
+				continue
+			}
+			found = append(found, FoundWatch{PID: o.PID, Name: o.Name(),
+				Entry: IrmapEntry{Dev: o.Watch.Sdev, Ino: o.Watch.Ino, Path: string(r.Path)}})
+		}
+	}
+	return found, skipped, nil
+}
+
+// watchSubset returns the objects ResolveAll needs for the watches of one
+// file table: the watches, the cwd (a tie-breaker between overlays) and
+// every object holding an inode a watch names (the cheapest route to a
+// path). nil when there is no watch.
+func watchSubset(objs []fdinfo.Object) []fdinfo.Object {
+	inos := map[uint64]bool{}
+	for i := range objs {
+		if objs[i].Kind == fdinfo.KindWatch && objs[i].Watch != nil {
+			inos[objs[i].Watch.Ino] = true
+		}
+	}
+	if len(inos) == 0 {
+		return nil
+	}
+	var out []fdinfo.Object
+	for _, o := range objs {
+		switch {
+		case o.Kind == fdinfo.KindWatch && o.Watch != nil, o.Kind == fdinfo.KindCwd:
+			out = append(out, o)
+		case o.Stat != nil && inos[o.Stat.Ino]:
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// resolveProcess resolves objs of process tgid against its own mount
+// namespace (one table per namespace) and root.
+func resolveProcess(tgid int, objs []fdinfo.Object, tables map[uint64]*mountns.Table, host *mountns.Root) ([]resolve.Result, error) {
+	t, err := tableOf(tgid, tables)
+	if err != nil {
+		return nil, err
+	}
+	root, err := mountns.OpenRoot(tgid)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	layers := resolve.NewLayers(root, host)
+	defer layers.Close()
+	r := &resolve.Resolver{Table: t, Root: root, Layers: layers}
+	return r.ResolveAll(objs), nil
+}
+
+func mntnsInode(pid int) (uint64, error) {
+	var st unix.Stat_t
+	p := "/proc/" + strconv.Itoa(pid) + "/ns/mnt"
+	if err := unix.Stat(p, &st); err != nil {
+		return 0, fmt.Errorf("stat %s: %w", p, err)
+	}
+	return st.Ino, nil
+}
+
+func tableOf(pid int, tables map[uint64]*mountns.Table) (*mountns.Table, error) {
+	ino, err := mntnsInode(pid)
+	if err != nil {
+		return nil, err
+	}
+	if t := tables[ino]; t != nil {
+		return t, nil
+	}
+	t, err := mountns.ReadTable(pid)
+	if err != nil {
+		return nil, err
+	}
+	tables[ino] = t
+	return t, nil
+}
+
+// onOverlay reports whether an unresolved watch's sdev is an overlay's in
+// the task's namespace (only those are worth a word in the log).
+func onOverlay(r resolve.Result, tables map[uint64]*mountns.Table, pid int) bool {
+	ino, err := mntnsInode(pid)
+	if err != nil || tables[ino] == nil {
+		return false
+	}
+	for _, m := range tables[ino].ByKernelDev(r.Object.Watch.Sdev) {
+		if m.FSType == "overlay" {
+			return true
+		}
+	}
+	return false
+}
