@@ -87,16 +87,11 @@ func Run(pid int, opts Options) (*Dump, error) {
 		if err != nil {
 			return nil, err
 		}
-		root, err := mountns.OpenRoot(fp.TGID)
+		res, err := resolve.ResolveProcess(fp.TGID, ns.Table, host, opts.Quirks.TrustFdLinks(), fp.Objects)
 		if err != nil {
-			return nil, fmt.Errorf("pid %d: %w", fp.TGID, classify(err))
+			return nil, classify(err)
 		}
-		layers := resolve.NewLayers(root, host)
-		r := &resolve.Resolver{Table: ns.Table, Root: root, Layers: layers, TrustFdLinks: opts.Quirks.TrustFdLinks()}
-		r.Identity = r.CheckMountIdentity(fp.PID, fp.Objects)
-		d.Processes = append(d.Processes, &Process{Process: fp, Namespace: ns, Results: r.ResolveAll(fp.Objects)})
-		layers.Close()
-		root.Close()
+		d.Processes = append(d.Processes, &Process{Process: fp, Namespace: ns, Results: res})
 	}
 	return d, nil
 }

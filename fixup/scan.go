@@ -47,10 +47,8 @@ type checker struct {
 	logf    func(format string, args ...any)
 }
 
-// scanTask scans task t once and resolves every object its images name,
-// exactly as dump.Run does: the task's mount table, its root, layer
-// lookups through its root and ours, TrustFdLinks from the probed
-// quirks, and the mount identity check of its fds.
+// scanTask scans task t once and resolves every object its images name
+// with resolve.ResolveProcess, as dump.Run does.
 func (c *checker) scanTask(ctx context.Context, t *task) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -81,15 +79,6 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 		fail(err.Error())
 		return nil
 	}
-	root, err := mountns.OpenRoot(host)
-	if err != nil {
-		fail(fmt.Sprintf("host pid %d: root: %v", host, err))
-		return nil
-	}
-	defer root.Close()
-	layers := resolve.NewLayers(root, c.host)
-	defer layers.Close()
-
 	// The objects the images name, in scan order (cwd too: it breaks
 	// ties between overlays), and which one each ref is.
 	var subset []fdinfo.Object
@@ -105,9 +94,18 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 			subset = append(subset, *o)
 		}
 	}
-	r := &resolve.Resolver{Table: table, Root: root, Layers: layers, TrustFdLinks: c.trust}
-	r.Identity = r.CheckMountIdentity(host, subset)
-	results := r.ResolveAll(subset)
+	results, err := resolve.ResolveProcess(host, table, c.host, c.trust, subset)
+	if err != nil {
+		fail(err.Error())
+		return nil
+	}
+	// The task's root again, for proofWrong's own stat of CRIU's name.
+	root, err := mountns.OpenRoot(host)
+	if err != nil {
+		fail(fmt.Sprintf("host pid %d: root: %v", host, err))
+		return nil
+	}
+	defer root.Close()
 	for _, rf := range t.Refs {
 		ob := &observation{task: t, host: host, ref: rf}
 		i, ok := at[refKey(rf)]

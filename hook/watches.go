@@ -115,15 +115,7 @@ func resolveProcess(tgid int, objs []fdinfo.Object, tables map[uint64]*mountns.T
 	if err != nil {
 		return nil, err
 	}
-	root, err := mountns.OpenRoot(tgid)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
-	layers := resolve.NewLayers(root, host)
-	defer layers.Close()
-	r := &resolve.Resolver{Table: t, Root: root, Layers: layers}
-	return r.ResolveAll(objs), nil
+	return resolve.ResolveProcess(tgid, t, host, false, objs)
 }
 
 func mntnsInode(pid int) (uint64, error) {
