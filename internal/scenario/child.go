@@ -32,6 +32,10 @@ func MaybeRunChild() {
 		return
 	}
 	os.Unsetenv(envSpec)
+	// Keep the main goroutine on the main thread (tid == pid) for good, so
+	// that a goroutine that unshares its file table ("thread-open") always
+	// gets a thread of its own, never the thread-group leader.
+	runtime.LockOSThread()
 	in := bufio.NewReader(os.Stdin)
 	raw, err := in.ReadBytes('\n')
 	var spec Spec
@@ -366,10 +370,8 @@ func openInPrivateTable(path string) (fd, tid int, err error) {
 		err     error
 	}
 	ch := make(chan res)
-	// Hold the current thread so the goroutine below cannot run on it:
-	// it must get a thread of its own to unshare.
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
+	// MaybeRunChild locked the main goroutine to the main thread: the
+	// goroutine below runs on another one.
 	go func() {
 		runtime.LockOSThread() // never unlocked: the thread is ours alone
 		if err := unix.Unshare(unix.CLONE_FILES); err != nil {
@@ -377,6 +379,9 @@ func openInPrivateTable(path string) (fd, tid int, err error) {
 			return
 		}
 		fd, err := unix.Open(path, unix.O_RDONLY, 0)
+		if err == nil && unix.Gettid() == os.Getpid() {
+			err = fmt.Errorf("private file table landed on the main thread")
+		}
 		ch <- res{fd, unix.Gettid(), err}
 		select {} // park forever
 	}()
