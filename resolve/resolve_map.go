@@ -99,17 +99,7 @@ func (r *Resolver) resolveMapFiles(o *fdinfo.Object, res *Result) {
 	res.Path, res.Dev, res.Ino = path, st.Dev, st.Ino
 	mnt := r.Table.ByID(m.MapFilesMntID)
 	if mnt == nil {
-		// Ubuntu SAUCE kernels: the link is the overlay path but the mount
-		// id is foreign (CRIU #860). 3.18–4.1: the link is layer-relative.
-		if vis := r.Table.Covering(string(path)); vis != nil {
-			if got, err := r.Root.Stat(string(path)); err == nil && got.Dev == st.Dev && got.Ino == st.Ino {
-				res.Verdict, res.MntID, res.Mount = Fixed, vis.ID, vis
-				res.Reason = fmt.Sprintf("map_files mount id %d is in no mountinfo (Ubuntu SAUCE kernels, CRIU #860); %s is on mount %d", m.MapFilesMntID, printable(path), vis.ID)
-				res.note("stat in target root matches %s", devIno(st.Dev, st.Ino))
-				return
-			}
-		}
-		r.resolveCandidates(o, path, &fdinfo.Stat{Dev: st.Dev, Ino: st.Ino}, res)
+		r.resolveForeignMount(o, path, &fdinfo.Stat{Dev: st.Dev, Ino: st.Ino}, m.MapFilesMntID, res)
 		return
 	}
 	res.MntID, res.Mount = mnt.ID, mnt

@@ -147,7 +147,7 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 	mnt := r.mountOf(o)
 	if mnt == nil {
 		if o.Kind == fdinfo.KindFD {
-			r.resolveCandidates(o, path, o.Stat, res)
+			r.resolveForeignMount(o, path, o.Stat, mntIDOf(o), res)
 			return
 		}
 		res.unresolved("no mount of the target covers %s", printable(path))

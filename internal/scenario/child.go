@@ -186,6 +186,13 @@ func (c *child) step(st Step) error {
 		return c.exec(st, path)
 	case "pivot":
 		return c.pivot(path)
+	case "unshare-mnt":
+		// The main goroutine is locked to the thread-group leader
+		// (MaybeRunChild), whose namespace /proc/<pid> shows.
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("unshare(CLONE_NEWNS): %w", err)
+		}
+		return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "")
 	}
 	h, err := doOp(c.m, c.procSelf, Op{Kind: st.Do, Path: []byte(path), Count: st.Count})
 	if err != nil {

@@ -84,6 +84,8 @@ type Op struct {
 //	exec        copy the host program Src to Path and run it (sleep 3600)
 //	            in a grandchild: its exe is on the overlay
 //	pivot       pivot_root into Path (a mount); later paths are absolute
+//	unshare-mnt move to a new mount namespace (a copy: new mount ids);
+//	            what was opened before keeps the old namespace's mounts
 //
 // Label names the held object (Held.Label) or mount (Manifest.Mounts).
 type Step struct {
