@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/mountns"
@@ -74,7 +73,7 @@ func Run(pid int, opts Options) (*Dump, error) {
 		return nil, err
 	}
 	d := &Dump{RootPID: pid}
-	nsByInode := map[uint64]*Namespace{}
+	tables := mountns.NewTables()
 	// Our own root, for layer directories named in the host's namespace
 	// (container runtimes mount overlays there).
 	host, err := mountns.OpenRootPath("/")
@@ -83,7 +82,7 @@ func Run(pid int, opts Options) (*Dump, error) {
 	}
 	defer host.Close()
 	for _, fp := range procs {
-		ns, err := d.namespaceOf(fp.TGID, nsByInode)
+		ns, err := d.namespaceOf(fp.TGID, tables)
 		if err != nil {
 			return nil, err
 		}
@@ -96,23 +95,21 @@ func Run(pid int, opts Options) (*Dump, error) {
 	return d, nil
 }
 
-// namespaceOf reads the mount table of pid's mount namespace, once per
-// namespace.
-func (d *Dump) namespaceOf(pid int, seen map[uint64]*Namespace) (*Namespace, error) {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/ns/mnt", &st); err != nil {
-		return nil, fmt.Errorf("pid %d: mount namespace: %w", pid, classify(err))
-	}
-	if ns := seen[st.Ino]; ns != nil {
-		return ns, nil
-	}
-	t, err := mountns.ReadTable(pid)
+// namespaceOf returns pid's mount namespace, numbering a new one.
+func (d *Dump) namespaceOf(pid int, tables *mountns.Tables) (*Namespace, error) {
+	t, ino, fresh, err := tables.For(pid)
 	if err != nil {
 		return nil, fmt.Errorf("pid %d: %w", pid, classify(err))
 	}
-	ns := &Namespace{ID: uint32(len(d.Namespaces) + 1), Inode: st.Ino, Table: t}
+	if !fresh {
+		for _, ns := range d.Namespaces {
+			if ns.Inode == ino {
+				return ns, nil
+			}
+		}
+	}
+	ns := &Namespace{ID: uint32(len(d.Namespaces) + 1), Inode: ino, Table: t}
 	d.Namespaces = append(d.Namespaces, ns)
-	seen[st.Ino] = ns
 	return ns, nil
 }
 

@@ -55,7 +55,7 @@ func run(ctx context.Context, dir string, opts Options) (*Report, error) {
 	}
 	defer host.Close()
 	c := &checker{d: d, pm: pm, rootPID: opts.RootPID, trust: opts.Quirks.TrustFdLinks(), host: host,
-		tables: map[uint64]*mountns.Table{}, obs: map[uint32][]*observation{}, logf: logf}
+		tables: mountns.NewTables(), obs: map[uint32][]*observation{}, logf: logf}
 	for _, t := range d.Tasks {
 		if len(t.Missing) > 0 {
 			logf("pid %d: no %s (nothing to check there)", t.VPID, strings.Join(t.Missing, ", "))

@@ -42,7 +42,7 @@ type checker struct {
 	trust   bool
 	scanner fdinfo.Scanner
 	host    *mountns.Root
-	tables  map[uint64]*mountns.Table
+	tables  *mountns.Tables
 	obs     map[uint32][]*observation
 	logf    func(format string, args ...any)
 }
@@ -131,18 +131,10 @@ func (c *checker) add(o *observation) {
 
 // table reads the mount table of pid's mount namespace, once per namespace.
 func (c *checker) table(pid int) (*mountns.Table, error) {
-	var st unix.Stat_t
-	if err := unix.Stat("/proc/"+strconv.Itoa(pid)+"/ns/mnt", &st); err != nil {
-		return nil, fmt.Errorf("host pid %d: mount namespace: %w", pid, err)
-	}
-	if t := c.tables[st.Ino]; t != nil {
-		return t, nil
-	}
-	t, err := mountns.ReadTable(pid)
+	t, _, _, err := c.tables.For(pid)
 	if err != nil {
 		return nil, fmt.Errorf("host pid %d: %w", pid, err)
 	}
-	c.tables[st.Ino] = t
 	return t, nil
 }
 

@@ -123,11 +123,11 @@ func SeedIrmap(ctx context.Context, pid int, workDir string, opts SeedOptions) (
 // (__mntns_get_root_fd): its own "/" when the tree lives in CRIU's mount
 // namespace, else the root task's root, /proc/<pid>/root.
 func criuRoot(pid int) (*mountns.Root, string, error) {
-	theirs, err := mntnsInode(pid)
+	theirs, err := mountns.NamespaceOf(pid)
 	if err != nil {
 		return nil, "", err
 	}
-	ours, err := mntnsInode(os.Getpid())
+	ours, err := mountns.NamespaceOf(os.Getpid())
 	if err != nil {
 		return nil, "", err
 	}

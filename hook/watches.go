@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/mountns"
@@ -44,7 +43,7 @@ func overlayWatches(ctx context.Context, pid int, scanner fdinfo.Scanner) (found
 		return nil, nil, err
 	}
 	defer host.Close()
-	tables := map[uint64]*mountns.Table{}
+	tables := mountns.NewTables()
 	for _, p := range procs {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, err
@@ -110,47 +109,22 @@ func watchSubset(objs []fdinfo.Object) []fdinfo.Object {
 
 // resolveProcess resolves objs of process tgid against its own mount
 // namespace (one table per namespace) and root.
-func resolveProcess(tgid int, objs []fdinfo.Object, tables map[uint64]*mountns.Table, host *mountns.Root) ([]resolve.Result, error) {
-	t, err := tableOf(tgid, tables)
+func resolveProcess(tgid int, objs []fdinfo.Object, tables *mountns.Tables, host *mountns.Root) ([]resolve.Result, error) {
+	t, _, _, err := tables.For(tgid)
 	if err != nil {
 		return nil, err
 	}
 	return resolve.ResolveProcess(tgid, t, host, false, objs)
 }
 
-func mntnsInode(pid int) (uint64, error) {
-	var st unix.Stat_t
-	p := "/proc/" + strconv.Itoa(pid) + "/ns/mnt"
-	if err := unix.Stat(p, &st); err != nil {
-		return 0, fmt.Errorf("stat %s: %w", p, err)
-	}
-	return st.Ino, nil
-}
-
-func tableOf(pid int, tables map[uint64]*mountns.Table) (*mountns.Table, error) {
-	ino, err := mntnsInode(pid)
-	if err != nil {
-		return nil, err
-	}
-	if t := tables[ino]; t != nil {
-		return t, nil
-	}
-	t, err := mountns.ReadTable(pid)
-	if err != nil {
-		return nil, err
-	}
-	tables[ino] = t
-	return t, nil
-}
-
 // onOverlay reports whether an unresolved watch's sdev is an overlay's in
 // the task's namespace (only those are worth a word in the log).
-func onOverlay(r resolve.Result, tables map[uint64]*mountns.Table, pid int) bool {
-	ino, err := mntnsInode(pid)
-	if err != nil || tables[ino] == nil {
+func onOverlay(r resolve.Result, tables *mountns.Tables, pid int) bool {
+	t, _, _, err := tables.For(pid) // already read for this pid's namespace
+	if err != nil {
 		return false
 	}
-	for _, m := range tables[ino].ByKernelDev(r.Object.Watch.Sdev) {
+	for _, m := range t.ByKernelDev(r.Object.Watch.Sdev) {
 		if m.FSType == "overlay" {
 			return true
 		}
