@@ -38,15 +38,8 @@ func TestRealImagesMatchCrit(t *testing.T) {
 	crit := requireCrit(t)
 	for _, dump := range []string{"basic", "rawname"} {
 		dir := filepath.Join(criuTestdata, dump)
-		pstree, err := ReadPstree(openImage(t, filepath.Join(dir, PstreeImg)), PstreeImg)
-		if err != nil {
-			t.Fatal(err)
-		}
+		pstree, ids := rootTask(t, dir)
 		vpid := pstree[0].GetPid()
-		ids, err := ReadIds(openImage(t, filepath.Join(dir, IdsImg(vpid))), IdsImg(vpid))
-		if err != nil {
-			t.Fatal(err)
-		}
 		filesID, mntns := ids[0].GetFilesId(), ids[0].GetMntNsId()
 		names := []string{FilesImg, PstreeImg, IdsImg(vpid), FdinfoImg(filesID), MountpointsImg(mntns), FsImg(vpid), MmImg(vpid), InventoryImg}
 		for _, name := range names {
@@ -152,15 +145,8 @@ func TestRealImagesMatchCrit(t *testing.T) {
 // on the overlay mount of mountpoints-N.img, and its cwd is the overlay's "dir".
 func TestRealDumpContents(t *testing.T) {
 	dir := filepath.Join(criuTestdata, "rawname")
-	pstree, err := ReadPstree(openImage(t, filepath.Join(dir, PstreeImg)), PstreeImg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	pstree, ids := rootTask(t, dir)
 	vpid := pstree[0].GetPid()
-	ids, err := ReadIds(openImage(t, filepath.Join(dir, IdsImg(vpid))), IdsImg(vpid))
-	if err != nil {
-		t.Fatal(err)
-	}
 	mnts, err := ReadMountpoints(openImage(t, filepath.Join(dir, MountpointsImg(ids[0].GetMntNsId()))), "mountpoints")
 	if err != nil {
 		t.Fatal(err)
@@ -325,4 +311,20 @@ func TestRealIrmapCache(t *testing.T) {
 	_, ce, _ := critDecode(t, crit, p)
 	compare(t, p, []check{{"dev", u(uint64(es[0].GetDev())), field(ce[0], "dev")}, {"inode", u(es[0].GetInode()), field(ce[0], "inode")},
 		{"path", es[0].GetPath(), field(ce[0], "path")}})
+}
+
+// rootTask reads a dump's pstree.img and the kernel object ids
+// (ids-<vpid>.img) of its root task, the first pstree entry.
+func rootTask(t *testing.T, dir string) ([]*PstreeEntry, []*TaskKobjIdsEntry) {
+	t.Helper()
+	pstree, err := ReadPstree(openImage(t, filepath.Join(dir, PstreeImg)), PstreeImg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpid := pstree[0].GetPid()
+	ids, err := ReadIds(openImage(t, filepath.Join(dir, IdsImg(vpid))), IdsImg(vpid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pstree, ids
 }
