@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -317,4 +318,59 @@ func BenchmarkParseFdinfoReader(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// TestPlainFdinfo: the one-pass parser of plain fdinfo takes exactly the
+// kernel's four-line header and hands everything else to the general
+// parser; where it answers, it answers what the general parser says.
+func TestPlainFdinfo(t *testing.T) {
+	for _, tc := range []struct {
+		text string
+		fast bool
+	}{
+		{"pos:\t0\nflags:\t0100000\nmnt_id:\t66\nino:\t1234\n", true},
+		{"pos:\t9223372036854775807\nflags:\t037777777777\nmnt_id:\t999999999\nino:\t18446744073709551615\n", false}, // pos has 19 digits
+		{"pos:\t922337203685477580\nflags:\t037777777777\nmnt_id:\t999999999\nino:\t9999999999999999999\n", true},
+		{"pos:\t0\nflags:\t02\nmnt_id:\t22\n", true}, // before ino: (< 5.14)
+		{"pos:\t-1\nflags:\t02\nmnt_id:\t22\nino:\t1\n", false},
+		{"pos:\t0\nflags:\t040000000000\nmnt_id:\t22\nino:\t1\n", false}, // flags over 32 bits
+		{"pos:\t0\nflags:\t08\nmnt_id:\t22\nino:\t1\n", false},
+		{"pos:\t0\nflags:\t02\nmnt_id:\t1000000000\nino:\t1\n", false}, // 10 digits: general parser
+		{"pos:\t0\nflags:\t02\nmnt_id:\t22\nino:\t1", false},           // no final newline
+		{"pos:\t0\nflags:\t02\nmnt_id:\t22\nino:\t1\nlock:\t1: POSIX  ADVISORY  WRITE 4242 00:2a:7 0 EOF\n", false},
+		{"pos: 0\nflags:\t02\nmnt_id:\t22\nino:\t1\n", false},
+		{"pos:\t\nflags:\t02\nmnt_id:\t22\nino:\t1\n", false},
+		{"pos:\t0\nflags:\t02\n", false},
+		{"", false},
+	} {
+		var fast, slow Info
+		if got := parsePlainFdinfo([]byte(tc.text), &fast); got != tc.fast {
+			t.Errorf("%q: plain parse %v, want %v", tc.text, got, tc.fast)
+			continue
+		}
+		if tc.fast {
+			if err := parseFdinfoLines([]byte(tc.text), &slow); err != nil || !reflect.DeepEqual(fast, slow) {
+				t.Errorf("%q: plain %+v, general %+v (%v)", tc.text, fast, slow, err)
+			}
+		}
+	}
+}
+
+// FuzzPlainFdinfo: whenever the one-pass parser accepts a text, the
+// general parser accepts it too, with the same result.
+func FuzzPlainFdinfo(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(procFixtures, "*", "fdinfo-*.txt"))
+	for _, p := range files {
+		f.Add(readFixture(f, p))
+	}
+	f.Add([]byte("pos:\t0\nflags:\t0100000\nmnt_id:\t66\nino:\t1234\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var fast, slow Info
+		if !parsePlainFdinfo(b, &fast) {
+			return
+		}
+		if err := parseFdinfoLines(b, &slow); err != nil || !reflect.DeepEqual(fast, slow) {
+			t.Fatalf("%q: plain %+v, general %+v (%v)", b, fast, slow, err)
+		}
+	})
 }

@@ -49,7 +49,9 @@ func (r *fdReader) keep(b []byte) []byte {
 	return r.arena[n:len(r.arena):len(r.arena)]
 }
 
-func (r *fdReader) read(fd int, o *Object, st *Stat, info *Info) {
+// read reads fd into o, st and info. It returns false when fd is not open
+// (readlinkat fails with ENOENT or ESRCH); o then holds ErrClosed.
+func (r *fdReader) read(fd int, o *Object, st *Stat, info *Info) bool {
 	o.PID, o.Kind, o.FD = r.pid, KindFD, fd
 	name := strconv.AppendInt(r.name[:0], int64(fd), 10)
 	r.name[len(name)] = 0
@@ -59,7 +61,7 @@ func (r *fdReader) read(fd int, o *Object, st *Stat, info *Info) {
 		uintptr(unsafe.Pointer(&r.link[0])), uintptr(len(r.link)), 0, 0)
 	if errno != 0 {
 		o.Err = raceOr(errno, fmt.Errorf("readlink fd %d: %w", fd, errno))
-		return
+		return o.Err != ErrClosed
 	}
 	o.Link = r.keep(r.link[:n])
 
@@ -70,7 +72,7 @@ func (r *fdReader) read(fd int, o *Object, st *Stat, info *Info) {
 		o.StatErr = fmt.Errorf("stat fd %d: %w", fd, errno)
 		if gone(errno) {
 			o.Err = ErrClosed
-			return
+			return true
 		}
 	} else {
 		fillStat(st, &sys)
@@ -81,18 +83,19 @@ func (r *fdReader) read(fd int, o *Object, st *Stat, info *Info) {
 		unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
 	if errno != 0 {
 		o.Err = raceOr(errno, fmt.Errorf("fdinfo %d: %w", fd, errno))
-		return
+		return true
 	}
 	text, err := readProcRaw(int(ifd), &r.info)
 	unix.RawSyscall(unix.SYS_CLOSE, ifd, 0, 0)
 	if err != nil {
 		o.Err = raceOr(err, fmt.Errorf("fdinfo %d: %w", fd, err))
-		return
+		return true
 	}
 	if err := ParseFdinfoInto(text, info); err != nil {
 		o.Err = fmt.Errorf("fdinfo %d: %w", fd, err)
 	}
 	o.Info = info
+	return true
 }
 
 // raceOr returns ErrClosed when err means the fd went away, else other.

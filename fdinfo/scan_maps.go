@@ -9,14 +9,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// scanMaps adds one KindMap Object per file-backed line of
+// scanMaps appends to objs one KindMap Object per file-backed line of
 // /proc/<pid>/maps, with the map_files link, stat and mount id where the
 // kernel lets us read them.
-func (s *Scanner) scanMaps(pd *procDir, p *Process) error {
+func (s *Scanner) scanMaps(pd *procDir, objs []Object) ([]Object, error) {
 	buf := make([]byte, 64<<10)
 	text, err := readAt(pd.fd, "maps", &buf, false)
 	if err != nil {
-		return classify(pd.pid, "read maps", err)
+		return objs, classify(pd.pid, "read maps", err)
 	}
 	mapFiles := !s.NoMapFiles
 	var mfErr error
@@ -41,13 +41,13 @@ func (s *Scanner) scanMaps(pd *procDir, p *Process) error {
 		}
 		mm := m
 		o.Map = &mm
-		p.Objects = append(p.Objects, o)
+		objs = append(objs, o)
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("pid %d: maps: %w", pd.pid, err)
+		return objs, fmt.Errorf("pid %d: maps: %w", pd.pid, err)
 	}
-	return nil
+	return objs, nil
 }
 
 // errnoOf returns the syscall errno inside err, or err itself.

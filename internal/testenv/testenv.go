@@ -4,9 +4,12 @@
 package testenv
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // InCI reports whether the tests run under .ci/run.
@@ -39,4 +42,16 @@ func RequireTool(t testing.TB, name, pkg string) string {
 		unavailable(t, name+" not installed (Debian package "+pkg+"; scripts/setup.sh installs it)")
 	}
 	return p
+}
+
+// KernelAtLeast reports whether the running kernel's release is at least
+// major.minor (from uname(2); distribution suffixes are ignored).
+func KernelAtLeast(major, minor int) bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	var ma, mi int
+	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi)
+	return ma > major || ma == major && mi >= minor
 }
