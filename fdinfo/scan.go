@@ -176,41 +176,45 @@ type fdTable struct {
 }
 
 // read reads fds, split over the workers, into Objects in the order of
-// fds, backed by slabs of Stat and Info. With probe, an fd number that is
-// not open is left out; without, it is recorded with ErrClosed (it was
-// listed, so it closed during the scan). The result has room for extra
-// more Objects.
+// fds. With probe, an fd number that is not open is left out; without, it
+// is recorded with ErrClosed (it was listed, so it closed during the scan).
+// The result has room for extra more Objects.
 func (t *fdTable) read(fds []int, probe bool, extra int) []Object {
 	objs := make([]Object, len(fds), len(fds)+extra)
-	stats := make([]Stat, len(fds))
-	infos := make([]Info, len(fds))
-	work := func(next *atomic.Int64, chunk int) {
+	var next, absent atomic.Int64
+	work := func() {
 		r := newFdReader(t.fdDir, t.infoDir, t.pid)
+		n := 0
 		for {
-			hi := int(next.Add(int64(chunk)))
-			lo := hi - chunk
+			hi := int(next.Add(fdChunk))
+			lo := hi - fdChunk
 			if lo >= len(fds) {
-				return
+				break
 			}
-			for i := lo; i < min(hi, len(fds)); i++ {
-				if !r.read(fds[i], &objs[i], &stats[i], &infos[i]) && probe {
+			hi = min(hi, len(fds))
+			// Stat and Info slabs per chunk: allocated (and zeroed, and
+			// faulted in) by the worker, in parallel, not up front.
+			stats, infos := make([]Stat, hi-lo), make([]Info, hi-lo)
+			for i := lo; i < hi; i++ {
+				if !r.read(fds[i], &objs[i], &stats[i-lo], &infos[i-lo]) && probe {
 					objs[i].FD = -1
+					n++
 				}
 			}
 		}
+		absent.Add(int64(n))
 	}
 	// Workers take chunks from a shared counter, so one slowed down (the
 	// other core busy with something else) does not hold up the scan.
 	w := min(t.workers, max(1, len(fds)/fdChunk)) // tiny tables: no goroutines
-	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range w - 1 {
 		wg.Add(1)
-		go func() { defer wg.Done(); work(&next, fdChunk) }()
+		go func() { defer wg.Done(); work() }()
 	}
-	work(&next, fdChunk)
+	work()
 	wg.Wait()
-	if !probe {
+	if absent.Load() == 0 {
 		return objs
 	}
 	out := objs[:0]
