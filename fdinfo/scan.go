@@ -93,26 +93,20 @@ func (s *Scanner) Scan(pid int) (*Process, error) {
 	if err := readStatus(pd, p); err != nil {
 		return nil, err
 	}
-	// cwd, root, exe and the mappings are read while the fds are, when
-	// there is more than one worker: it is serial work of ~1 ms per 100
-	// mappings that would otherwise follow the parallel fd reads.
+	// cwd, root, exe and the mappings: with more than one worker, one of
+	// them reads these first and then joins the fds (serial work of ~1 ms
+	// per 100 mappings that would otherwise follow the parallel reads);
+	// with one, or when the fds fail early, they are read here after.
 	var rest []Object
 	var restErr error
-	done := make(chan struct{})
-	readRest := func() {
-		defer close(done)
+	readRest := sync.OnceFunc(func() {
 		for _, k := range []Kind{KindCwd, KindRoot, KindExe} {
 			rest = append(rest, scanSpecial(pd, k))
 		}
 		rest, restErr = s.scanMaps(pd, rest)
-	}
-	if s.workers() > 1 {
-		go readRest()
-	} else {
-		readRest()
-	}
-	fdErr := s.scanFds(pd, p)
-	<-done
+	})
+	fdErr := s.scanFds(pd, p, readRest)
+	readRest()
 	if fdErr != nil {
 		return p, fdErr
 	}
@@ -129,8 +123,9 @@ func (s *Scanner) Scan(pid int) (*Process, error) {
 
 // scanFds reads /proc/<pid>/fd and fdinfo, splitting the fds over workers.
 // On Linux 6.2+ it reads them by number instead of listing the directory
-// (scan_fdlist.go).
-func (s *Scanner) scanFds(pd *procDir, p *Process) error {
+// (scan_fdlist.go). side, if not nil, is run by a worker goroutine before
+// it reads fds, when there is one (see fdTable.side).
+func (s *Scanner) scanFds(pd *procDir, p *Process, side func()) error {
 	fdDir, err := unix.Openat(pd.fd, "fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return classify(pd.pid, "open fd directory", err)
@@ -141,7 +136,7 @@ func (s *Scanner) scanFds(pd *procDir, p *Process) error {
 		return classify(pd.pid, "open fdinfo directory", err)
 	}
 	defer unix.Close(infoDir)
-	t := &fdTable{pid: pd.pid, fdDir: fdDir, infoDir: infoDir, workers: s.workers()}
+	t := &fdTable{pid: pd.pid, fdDir: fdDir, infoDir: infoDir, workers: s.workers(), side: side}
 	// Room for cwd, root, exe and a typical process's mappings, so that
 	// the fd slab becomes p.Objects without another copy.
 	const extra = 3 + 256
@@ -173,6 +168,12 @@ type fdTable struct {
 	pid            int
 	fdDir, infoDir int
 	workers        int
+	// side is other work of the scan that a worker goroutine does first,
+	// so that there are never more runnable goroutines than workers: a
+	// third one would make the runtime hand a worker's P away whenever
+	// it is in a syscall, which costs more than the side work. It is
+	// run at most once; read leaves it alone when it starts no goroutine.
+	side func()
 }
 
 // read reads fds, split over the workers, into Objects in the order of
@@ -210,7 +211,14 @@ func (t *fdTable) read(fds []int, probe bool, extra int) []Object {
 	var wg sync.WaitGroup
 	for range w - 1 {
 		wg.Add(1)
-		go func() { defer wg.Done(); work() }()
+		go func(side func()) {
+			defer wg.Done()
+			if side != nil {
+				side()
+			}
+			work()
+		}(t.side)
+		t.side = nil
 	}
 	work()
 	wg.Wait()

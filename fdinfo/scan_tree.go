@@ -104,7 +104,7 @@ func (s *Scanner) scanThread(tid, tgid int) (*Process, error) {
 	if err := readStatus(pd, p); err != nil {
 		return nil, err
 	}
-	if err := s.scanFds(pd, p); err != nil {
+	if err := s.scanFds(pd, p, nil); err != nil {
 		return nil, err
 	}
 	p.Objects = appendWatches(p.Objects, tid)
