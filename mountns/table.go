@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sync"
 
 	"github.com/moby/sys/mountinfo"
 )
@@ -24,51 +25,101 @@ type Mount struct {
 type devKey struct{ major, minor uint32 }
 
 // Table is one snapshot of a mount namespace as seen from one process's
-// root. It is immutable after ParseTable and safe for concurrent readers.
+// root. Its content is fixed by ParseTable, and it is safe for concurrent
+// readers (the indexes built on first use are built under a sync.Once).
 type Table struct {
 	mounts   []*Mount
 	byID     map[int]*Mount
-	byDev    map[devKey]*Mount // the last mount of each superblock; see prevSameDev
-	byPoint  map[string]*Mount // the last mount on each path; see prevSamePoint
 	overlays []*Mount
+
+	// The indexes by superblock and by mountpoint are built on first use:
+	// resolving fds whose mount ids check out (the common case on 4.2+
+	// kernels) needs neither, and building them costs as much as moby's
+	// parse of the lines.
+	devOnce, pointOnce sync.Once
+	byDev              map[devKey]*Mount // the last mount of each superblock; see prevSameDev
+	byPoint            map[string]*Mount // the last mount on each path; see prevSamePoint
+}
+
+// devIndex returns byDev, building it (and the prevSameDev chains) once.
+func (t *Table) devIndex() map[devKey]*Mount {
+	t.devOnce.Do(func() {
+		t.byDev = make(map[devKey]*Mount, len(t.mounts))
+		for _, m := range t.mounts {
+			k := devKey{uint32(m.Major), uint32(m.Minor)}
+			m.prevSameDev = t.byDev[k]
+			t.byDev[k] = m
+		}
+	})
+	return t.byDev
+}
+
+// pointIndex returns byPoint, building it (and the prevSamePoint chains)
+// once.
+func (t *Table) pointIndex() map[string]*Mount {
+	t.pointOnce.Do(func() {
+		t.byPoint = make(map[string]*Mount, len(t.mounts))
+		for _, m := range t.mounts {
+			m.prevSamePoint = t.byPoint[m.Mountpoint]
+			t.byPoint[m.Mountpoint] = m
+		}
+	})
+	return t.byPoint
 }
 
 // ParseTable parses mountinfo text (proc_pid_mountinfo(5)). It is pure: it
-// reads r and nothing else. Every index is built here, so lookups are O(1).
+// reads r and nothing else. The index by mount id is built here, the others
+// on first use; lookups are O(1).
+// Lines are parsed by moby/sys/mountinfo and indexed as they come (from its
+// filter callback), so that a reader running ahead of the parse (ReadTable)
+// overlaps the two.
 func ParseTable(r io.Reader) (*Table, error) {
-	infos, err := mountinfo.GetMountsFromReader(r, nil)
-	if err != nil {
+	b := newTableBuilder()
+	if _, err := mountinfo.GetMountsFromReader(r, b.add); err != nil {
 		return nil, fmt.Errorf("mountinfo: %w", err)
 	}
-	t := &Table{
-		mounts:  make([]*Mount, len(infos)),
-		byID:    make(map[int]*Mount, len(infos)),
-		byDev:   make(map[devKey]*Mount, len(infos)),
-		byPoint: make(map[string]*Mount, len(infos)),
+	if b.err != nil {
+		return nil, b.err
 	}
-	backing := make([]Mount, len(infos))
-	for i, info := range infos {
-		m := &backing[i]
-		m.Info = info
-		if info.FSType == "overlay" {
-			o, err := ParseOverlayOptions(info.VFSOptions)
-			if err != nil {
-				// No filter was given, so entry i is line i+1.
-				return nil, fmt.Errorf("mountinfo line %d (mount %d on %q): overlay options: %w",
-					i+1, info.ID, info.Mountpoint, err)
-			}
-			m.Overlay = o
-			t.overlays = append(t.overlays, m)
+	return b.t, nil
+}
+
+// tableBuilder indexes mounts one by one, in mountinfo order.
+type tableBuilder struct {
+	t    *Table
+	slab []Mount // Mounts are carved from slabs, not allocated one by one
+	line int
+	err  error // the first bad line; parsing stops there
+}
+
+func newTableBuilder() *tableBuilder {
+	return &tableBuilder{t: &Table{byID: make(map[int]*Mount)}}
+}
+
+// add is a mountinfo.FilterFunc: it takes the parsed line into the table and
+// tells moby not to keep a copy of its own (skip), or to stop at an error.
+func (b *tableBuilder) add(info *mountinfo.Info) (skip, stop bool) {
+	b.line++ // no filter rejects lines, so this is the line number
+	if len(b.slab) == 0 {
+		b.slab = make([]Mount, 256)
+	}
+	m := &b.slab[0]
+	b.slab = b.slab[1:]
+	m.Info = info
+	t := b.t
+	if info.FSType == "overlay" {
+		o, err := ParseOverlayOptions(info.VFSOptions)
+		if err != nil {
+			b.err = fmt.Errorf("mountinfo line %d (mount %d on %q): overlay options: %w",
+				b.line, info.ID, info.Mountpoint, err)
+			return true, true
 		}
-		t.mounts[i] = m
-		t.byID[info.ID] = m
-		k := devKey{uint32(info.Major), uint32(info.Minor)}
-		m.prevSameDev = t.byDev[k]
-		t.byDev[k] = m
-		m.prevSamePoint = t.byPoint[info.Mountpoint]
-		t.byPoint[info.Mountpoint] = m
+		m.Overlay = o
+		t.overlays = append(t.overlays, m)
 	}
-	return t, nil
+	t.mounts = append(t.mounts, m)
+	t.byID[info.ID] = m
+	return true, false
 }
 
 // Mounts returns every mount in mountinfo order. The slice is shared: do not
@@ -85,7 +136,7 @@ func (t *Table) ByID(id int) *Mount { return t.byID[id] }
 // major:minor (st_dev, mountinfo field 3): bind mounts share a superblock.
 // Mountinfo order; nil if none. Cost: O(number of such mounts).
 func (t *Table) ByDev(major, minor uint32) []*Mount {
-	last := t.byDev[devKey{major, minor}]
+	last := t.devIndex()[devKey{major, minor}]
 	n := 0
 	for m := last; m != nil; m = m.prevSameDev {
 		n++
@@ -114,7 +165,7 @@ func (t *Table) ByKernelDev(kdev uint32) []*Mount {
 // but MOVE_MOUNT_BENEATH (6.5+) can tuck a mount under an existing one;
 // when the parent links do not decide, the last one wins.
 func (t *Table) ByMountpoint(p string) *Mount {
-	last := t.byPoint[p]
+	last := t.pointIndex()[p]
 	if last == nil || last.prevSamePoint == nil {
 		return last // the common case: one mount on p
 	}
@@ -136,7 +187,7 @@ func (t *Table) ByMountpoint(p string) *Mount {
 // stackSize is the number of mounts on mountpoint p.
 func (t *Table) stackSize(p string) int {
 	n := 0
-	for m := t.byPoint[p]; m != nil; m = m.prevSamePoint {
+	for m := t.pointIndex()[p]; m != nil; m = m.prevSamePoint {
 		n++
 	}
 	return n
