@@ -18,7 +18,9 @@ func ReadTable(pid int) (*Table, error) {
 	}
 	defer f.Close()
 	// The kernel formats mountinfo inside read(2), a page a call; read it
-	// in 64 KiB chunks up to four ahead of the parse (readahead.go).
+	// in 16 KiB chunks up to four ahead of the parse (readahead.go): small
+	// chunks keep the parse close behind the kernel, so little is left to
+	// parse when the last read returns.
 	ra := newReadAhead(f, 16<<10, 4)
 	defer ra.Close()
 	t, err := ParseTable(ra)
