@@ -17,26 +17,43 @@ import (
 //     the overlay path (CRIU #860).
 //
 // Overlay candidates come first, since they alone can see several
-// overlays sharing a layer. If none matches, the same path inside the
-// target's root is accepted when it is the held inode itself: then the
-// mount that shows it there is the one to restore through.
+// overlays sharing a layer, and a 3.18–4.1 layer-relative link may also
+// name some other file at the same path. If none matches, the same path
+// inside the target's root is accepted when it is the held inode itself:
+// then the mount that shows it there is the one to restore through.
+//
+// On a kernel probed to report true fd links (TrustFdLinks: 4.2+, no
+// layer-relative links), an fd's link is its path, so the same-path check
+// comes first and the candidates (a stat or more per overlay mount, for
+// every such fd) are only its fallback. Runtimes hand containers fds from
+// the host (/dev/null, log files), so this is a common case.
 func (r *Resolver) resolveForeignMount(o *fdinfo.Object, path []byte, want *fdinfo.Stat, kernelID int, res *Result) {
+	if r.TrustFdLinks && o.Kind == fdinfo.KindFD && !res.Deleted && r.samePath(path, want, kernelID, res) {
+		return
+	}
 	r.resolveCandidates(o, path, want, res)
 	if res.Verdict != Unresolved || res.Deleted {
 		return
 	}
+	r.samePath(path, want, kernelID, res)
+}
+
+// samePath fixes res to path in the target's root, on the mount that shows
+// it, when that is the held inode want.
+func (r *Resolver) samePath(path []byte, want *fdinfo.Stat, kernelID int, res *Result) bool {
 	vis := r.Table.Covering(string(path))
 	if vis == nil {
-		return
+		return false
 	}
 	got, err := r.Root.Stat(string(path))
 	if err != nil || got.Dev != want.Dev || got.Ino != want.Ino {
-		res.note("%s in the target root is not the held inode either", printable(path))
-		return
+		res.note("%s in the target root is not the held inode", printable(path))
+		return false
 	}
 	res.Verdict, res.Path, res.MntID, res.Mount = Fixed, path, vis.ID, vis
 	res.Dev, res.Ino = got.Dev, got.Ino
 	res.Reason = fmt.Sprintf("mount id %d is in no mountinfo of the target (opened in another mount namespace, or an Ubuntu SAUCE map_files id); the same file is %s on mount %d",
 		kernelID, printable(path), vis.ID)
 	res.note("stat of %s in the target root is the held inode %s", printable(path), devIno(got.Dev, got.Ino))
+	return true
 }
