@@ -3,11 +3,12 @@ package mountns
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ovlfix/ovlfix/internal/testenv"
 )
 
 // The fixtures under testdata/mountinfo/linux-<version>/ were captured by
@@ -48,11 +49,11 @@ func kernelAtLeast(t *testing.T, dir string, major, minor int) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ma, mi int
-	if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "%d.%d", &ma, &mi); err != nil {
-		t.Fatalf("uname.txt %q: %v", b, err)
+	atLeast, ok := testenv.ReleaseAtLeast(strings.TrimSpace(string(b)), major, minor)
+	if !ok {
+		t.Fatalf("uname.txt %q: not a kernel release", b)
 	}
-	return ma > major || ma == major && mi >= minor
+	return atLeast
 }
 
 // layerID is capture.sh's id(): a stable 64-hex layer id.

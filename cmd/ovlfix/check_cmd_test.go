@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,8 +36,7 @@ func TestCheckProbes(t *testing.T) {
 	if rep.Source != "probe" || rep.Cached || rep.CacheFile != "" || !s.Probed {
 		t.Fatalf("source %q cached %v cache %q probed %v; want a fresh probe and no cache", rep.Source, rep.Cached, rep.CacheFile, s.Probed)
 	}
-	var major, minor int
-	if _, err := fmt.Sscanf(s.Kernel, "%d.%d", &major, &minor); err != nil || major < 6 || (major == 6 && minor < 8) {
+	if atLeast, ok := testenv.ReleaseAtLeast(s.Kernel, 6, 8); !atLeast || !ok {
 		t.Skipf("kernel %s: the ≥6.8 expectations do not apply (the quirks package's tests cover 6.1)", s.Kernel)
 	}
 	want := map[string]bool{"fd_path_ok": true, "maps_ino_ok": true, "maps_dev_is_sbdev": true,

@@ -45,13 +45,24 @@ func RequireTool(t testing.TB, name, pkg string) string {
 }
 
 // KernelAtLeast reports whether the running kernel's release is at least
-// major.minor (from uname(2); distribution suffixes are ignored).
+// major.minor (from uname(2)).
 func KernelAtLeast(major, minor int) bool {
 	var u unix.Utsname
 	if unix.Uname(&u) != nil {
 		return false
 	}
+	atLeast, _ := ReleaseAtLeast(unix.ByteSliceToString(u.Release[:]), major, minor)
+	return atLeast
+}
+
+// ReleaseAtLeast reports whether a kernel release as uname -r prints it
+// ("6.1.0-56-amd64", "6.12.117+deb12-amd64") is at least major.minor;
+// distribution suffixes are ignored. ok is false when release does not
+// start with major.minor.
+func ReleaseAtLeast(release string, major, minor int) (atLeast, ok bool) {
 	var ma, mi int
-	fmt.Sscanf(unix.ByteSliceToString(u.Release[:]), "%d.%d", &ma, &mi)
-	return ma > major || ma == major && mi >= minor
+	if _, err := fmt.Sscanf(release, "%d.%d", &ma, &mi); err != nil {
+		return false, false
+	}
+	return ma > major || ma == major && mi >= minor, true
 }
