@@ -162,3 +162,42 @@ func TestOpenFdCount(t *testing.T) {
 		t.Errorf("a tmp directory counted as %d open fds", n)
 	}
 }
+
+// TestProbeFdsTaskGone: when the task dies between the fd count and the
+// reads, every number fails, the budget runs out, and the listing fails:
+// the probe returns an error and no objects, it does not spin or invent
+// fds (scanFds then reports ErrExited, as its alive check says).
+func TestProbeFdsTaskGone(t *testing.T) {
+	cmd := exec.Command("sleep", "600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	dir := "/proc/" + strconv.Itoa(pid)
+	fdDir, err := os.Open(dir + "/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fdDir.Close()
+	infoDir, err := os.Open(dir + "/fdinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer infoDir.Close()
+	n := openFdCount(int(fdDir.Fd()))
+	cmd.Process.Kill()
+	cmd.Wait()
+	tab := &fdTable{pid: pid, fdDir: int(fdDir.Fd()), infoDir: int(infoDir.Fd()), workers: 2}
+	if n == 0 { // before 6.2: the listing is what fails
+		if _, err := listFds(tab.fdDir); err == nil {
+			t.Fatal("listing the fds of a dead task succeeded")
+		}
+		t.Logf("kernel before 6.2: the listing fails")
+		return
+	}
+	objs, err := tab.probeFds(n, 0)
+	if err == nil || len(objs) != 0 {
+		t.Fatalf("probe of %d fds of a dead task: %d objects, err %v; want none and an error", n, len(objs), err)
+	}
+	t.Logf("probe of %d fds of a dead task: %v", n, err)
+}
