@@ -110,7 +110,13 @@ func (r *Root) resolve(path string, flags int) (int, error) {
 		}
 		r.noOpenat2.Store(true)
 	}
-	fd, err := r.resolveWalk(path, flags)
+	var fd int
+	var err error
+	for range openat2Retries { // EXDEV: a rename moved the result out; see walkUnderRoot
+		if fd, err = r.resolveWalk(path, flags); err != unix.EXDEV {
+			break
+		}
+	}
 	if err != nil {
 		return -1, &os.PathError{Op: "walk", Path: path, Err: err}
 	}
