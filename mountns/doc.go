@@ -23,4 +23,24 @@
 // links), and directories may be renamed or mounted over while we resolve.
 // Root never lets a resolution leave the target's root, never follows a final
 // symlink, and never follows a /proc magic link.
+//
+// The shape of the mount table is hostile too: a container mounts in its
+// own namespace, up to fs.mount-max mounts (100,000 by default), in any
+// arrangement: stacks of mounts on one path (plainly, or tucked under the
+// top with MOVE_MOUNT_BENEATH, 6.5+, so the visible one is not the last
+// line), chains of nested mounts hidden by one over-mount, parent links that
+// (in text not from a kernel) loop or point anywhere. No lookup may cost more
+// than the table's size, once:
+//
+//   - ParseTable: O(lines); ByID: O(1).
+//   - The indexes by device and by mountpoint: built on first use, O(mounts)
+//     each; the second also resolves every stack's top and bottom.
+//   - ByMountpoint: O(1); Covering: one ByMountpoint per component of the
+//     path; ByDev: O(mounts of that superblock), the size of its answer.
+//
+// What the kernel pays to print a table is not ours to bound: on 6.18,
+// reading the mountinfo of a namespace with one stack of 10,000 mounts
+// takes about 1.4 s of read(2), of 20,000 about 4 s (each line's path is
+// rebuilt through the stack below it), against 30 ms for 10,000 mounts
+// side by side.
 package mountns

@@ -36,6 +36,10 @@ func runHelper(mode, arg string) int {
 		ready, err = helperTmpfsFile(arg)
 	case "mounts": // arg = "DIR:N": N tmpfs mounts under a tmpfs on DIR
 		ready, err = helperManyMounts(arg)
+	case "chain": // arg = "DIR:DEPTH": nested tmpfs mounts hidden by one (table_shape_live_test.go)
+		ready, err = helperHiddenChain(arg)
+	case "stack": // arg = "DIR:PLAIN:BENEATH": a stack of tmpfs mounts on DIR/s (table_shape_live_test.go)
+		ready, err = helperStack(arg)
 	default:
 		err = fmt.Errorf("unknown helper mode %q", mode)
 	}

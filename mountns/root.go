@@ -18,7 +18,8 @@ type Root struct {
 	fd  int
 
 	// openat2 is the openat2(2) call. It is a field so tests can make it fail
-	// (ENOSYS to exercise the fallback walk, EAGAIN to exercise retries).
+	// (ENOSYS to exercise the fallback walk, EAGAIN and EXDEV to exercise
+	// retries).
 	openat2 func(dirfd int, path string, how *unix.OpenHow) (int, error)
 	// noOpenat2 is set once openat2 said ENOSYS (kernels < 5.6), so later
 	// calls go straight to the walk.
@@ -109,7 +110,13 @@ func (r *Root) resolve(path string, flags int) (int, error) {
 		}
 		r.noOpenat2.Store(true)
 	}
-	fd, err := r.resolveWalk(path, flags)
+	var fd int
+	var err error
+	for range openat2Retries { // EXDEV: a rename moved the result out; see walkUnderRoot
+		if fd, err = r.resolveWalk(path, flags); err != unix.EXDEV {
+			break
+		}
+	}
 	if err != nil {
 		return -1, &os.PathError{Op: "walk", Path: path, Err: err}
 	}

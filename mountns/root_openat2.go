@@ -2,7 +2,9 @@ package mountns
 
 import "golang.org/x/sys/unix"
 
-// openat2Retries bounds the EAGAIN retries of one resolution.
+// openat2Retries bounds the retries of one resolution after EAGAIN, EINTR
+// or EXDEV: each is a race that a new lookup may not meet, but a target
+// that keeps renaming must not keep us here.
 const openat2Retries = 32
 
 // resolveOpenat2 resolves path with openat2(2) (5.6+):
@@ -12,12 +14,28 @@ const openat2Retries = 32
 // to an object anywhere; O_NOFOLLOW (added by the caller) leaves a final
 // symlink alone.
 //
-// EAGAIN: with RESOLVE_IN_ROOT the kernel gives up when a rename or a mount
-// raced with a ".." step (it cannot prove ".." stayed inside the root); we
-// retry a bounded number of times, then return EAGAIN. EXDEV is not retried:
-// it only comes from RESOLVE_BENEATH and RESOLVE_NO_XDEV, which we do not
-// use, so it would mean something unexpected, not a race. ENOSYS is returned
-// to the caller, which falls back to resolveWalk.
+// Races with renames and mounts (the target's directories may move while
+// we resolve; fs/namei.c, 5.6 to 6.18):
+//
+//   - EAGAIN: after a ".." step (handle_dots), a scoped lookup gives up if
+//     any rename or mount happened since it started (rename_lock or
+//     mount_lock seqcount moved): it cannot prove ".." stayed inside the
+//     root.
+//   - EXDEV: at the end of the lookup (complete_walk), a scoped lookup
+//     checks that the object it reached is still under the root
+//     (path_is_under, consistent against renames and mounts) and fails
+//     EXDEV if not: a directory on the way was moved out of the root by a
+//     racing rename. So what openat2 returns was under the root when the
+//     lookup ended (it may be moved out afterwards, which no resolver can
+//     prevent). (nd_jump_link, following a magic link, also
+//     fails EXDEV under a scope, but RESOLVE_NO_MAGICLINKS makes it ELOOP
+//     before that check; RESOLVE_BENEATH and RESOLVE_NO_XDEV, the other
+//     sources of EXDEV, are not used.)
+//
+// Both are retried, from the start, at most openat2Retries times in all;
+// then the last error is returned. A persisting EXDEV is an error, never a
+// reason to fall back to something less strict. ENOSYS is returned to the
+// caller, which falls back to resolveWalk.
 func (r *Root) resolveOpenat2(path string, flags int) (int, error) {
 	how := unix.OpenHow{
 		Flags:   uint64(flags),
@@ -27,7 +45,7 @@ func (r *Root) resolveOpenat2(path string, flags int) (int, error) {
 	for range openat2Retries {
 		var fd int
 		fd, err = r.openat2(r.fd, path, &how)
-		if err != unix.EAGAIN && err != unix.EINTR {
+		if err != unix.EAGAIN && err != unix.EINTR && err != unix.EXDEV {
 			return fd, err
 		}
 	}

@@ -233,10 +233,45 @@ func TestRootOpenat2Retries(t *testing.T) {
 	if _, err := r.Stat("/f"); !errors.Is(err, unix.EAGAIN) || calls != openat2Retries {
 		t.Errorf("endless EAGAIN: err %v after %d calls", err, calls)
 	}
+}
+
+// TestRootOpenat2RetriesEXDEV: openat2 fails EXDEV when a racing rename
+// moved a directory on the way out of the root (complete_walk); that is
+// retried like EAGAIN, within the same bound, and a persisting EXDEV is
+// returned, without falling back to the walk.
+func TestRootOpenat2RetriesEXDEV(t *testing.T) {
+	dir := t.TempDir()
+	buildTree(t, dir, "file f")
+	r, err := OpenRootPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	calls := 0
+	r.openat2 = func(fd int, p string, how *unix.OpenHow) (int, error) {
+		if calls++; calls <= 3 {
+			return -1, unix.EXDEV
+		}
+		return unix.Openat2(fd, p, how)
+	}
+	if st, err := r.Stat("/f"); err != nil || st.Ino != lstatIno(t, dir+"/f") || calls != 4 {
+		t.Errorf("after 3 EXDEV: ino %d err %v calls %d", st.Ino, err, calls)
+	}
 	calls = 0
 	r.openat2 = func(int, string, *unix.OpenHow) (int, error) { calls++; return -1, unix.EXDEV }
-	if _, err := r.Stat("/f"); !errors.Is(err, unix.EXDEV) || calls != 1 || r.noOpenat2.Load() {
-		t.Errorf("EXDEV: err %v after %d calls", err, calls)
+	if _, err := r.Stat("/f"); !errors.Is(err, unix.EXDEV) || calls != openat2Retries || r.noOpenat2.Load() {
+		t.Errorf("endless EXDEV: err %v after %d calls, fell back to the walk: %v", err, calls, r.noOpenat2.Load())
+	}
+	// EXDEV and EAGAIN share one bound.
+	calls = 0
+	r.openat2 = func(int, string, *unix.OpenHow) (int, error) {
+		if calls++; calls%2 == 0 {
+			return -1, unix.EAGAIN
+		}
+		return -1, unix.EXDEV
+	}
+	if _, err := r.Stat("/f"); err == nil || calls != openat2Retries || r.noOpenat2.Load() {
+		t.Errorf("endless EXDEV/EAGAIN: err %v after %d calls", err, calls)
 	}
 }
 

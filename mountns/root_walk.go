@@ -10,10 +10,10 @@ import (
 // give ELOOP.
 const maxSymlinks = 40
 
-// resolveWalk is the fallback for kernels without openat2 (< 5.6). It walks
-// path one component at a time with openat(O_PATH|O_NOFOLLOW), so the kernel
-// never follows a symlink for us, and keeps the same guarantees as
-// resolveOpenat2:
+// resolveWalk is the fallback for kernels without openat2 (< 5.6, or a
+// seccomp filter that answers ENOSYS). It walks path one component at a
+// time with openat(O_PATH|O_NOFOLLOW), so the kernel never follows a
+// symlink for us, and keeps the same guarantees as resolveOpenat2:
 //
 //   - It holds an fd for every directory from the root down to the current
 //     one; ".." pops that stack instead of asking the kernel, so it can never
@@ -27,11 +27,33 @@ const maxSymlinks = 40
 //     plain ones (/proc/self) would describe us, not the target.
 //   - A final symlink is not followed; the final component is re-opened
 //     from its parent directory with the caller's flags plus O_NOFOLLOW.
+//   - What it reached must be under the root when the walk ends
+//     (walkUnderRoot), as openat2's complete_walk demands: a directory moved
+//     out of the root while we held its fd would let the walk go on outside
+//     (into whatever someone outside put there). If not, EXDEV, which
+//     resolve retries as it does openat2's.
 //
 // Differences from openat2 that do not affect safety: a trailing slash does
 // not force a directory, and a rename racing with the walk can make it see a
-// mix of the old and new tree (never anything outside the root).
+// mix of the old and new tree.
 func (r *Root) resolveWalk(path string, flags int) (int, error) {
+	rootBefore, err := r.rootPath()
+	if err != nil {
+		return -1, err
+	}
+	fd, err := r.walk(path, flags)
+	if err != nil {
+		return -1, err
+	}
+	if err := r.walkUnderRoot(fd, rootBefore); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// walk is resolveWalk's component walk.
+func (r *Root) walk(path string, flags int) (int, error) {
 	root, err := unix.Openat(r.fd, ".", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return -1, err

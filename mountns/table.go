@@ -3,7 +3,6 @@ package mountns
 import (
 	"fmt"
 	"io"
-	"path"
 	"sync"
 
 	"github.com/moby/sys/mountinfo"
@@ -15,10 +14,14 @@ type Mount struct {
 	// Overlay is non-nil iff FSType is "overlay": its super options parsed.
 	Overlay *Overlay
 
-	// Index chains, built by ParseTable without a per-line allocation:
-	// the previous mount (in mountinfo order) of the same superblock, and
-	// on the same mountpoint.
+	// Index chains, built with the indexes by device and by mountpoint,
+	// without a per-line allocation: the previous mount (in mountinfo
+	// order) of the same superblock, and on the same mountpoint.
 	prevSameDev, prevSamePoint *Mount
+	// stackBottom is set on the top of a stack of mounts on one mountpoint
+	// (table_mountpoints.go): the mount at the bottom of the stack, the one
+	// mounted on the directory itself. nil when the top is alone.
+	stackBottom *Mount
 }
 
 // devKey is a superblock's userspace major:minor.
@@ -38,7 +41,13 @@ type Table struct {
 	// parse of the lines.
 	devOnce, pointOnce sync.Once
 	byDev              map[devKey]*Mount // the last mount of each superblock; see prevSameDev
-	byPoint            map[string]*Mount // the last mount on each path; see prevSamePoint
+	byPoint            map[string]*Mount // the visible (top) mount on each path; see stackBottom
+
+	// opHook is nil except in tests, which set it before any other use of
+	// the table: it is called once per lookup in the mountpoint index and
+	// once per step of that index's build, the unit in which the tests
+	// state the costs of ByMountpoint and Covering.
+	opHook func()
 }
 
 // devIndex returns byDev, building it (and the prevSameDev chains) once.
@@ -52,19 +61,6 @@ func (t *Table) devIndex() map[devKey]*Mount {
 		}
 	})
 	return t.byDev
-}
-
-// pointIndex returns byPoint, building it (and the prevSamePoint chains)
-// once.
-func (t *Table) pointIndex() map[string]*Mount {
-	t.pointOnce.Do(func() {
-		t.byPoint = make(map[string]*Mount, len(t.mounts))
-		for _, m := range t.mounts {
-			m.prevSamePoint = t.byPoint[m.Mountpoint]
-			t.byPoint[m.Mountpoint] = m
-		}
-	})
-	return t.byPoint
 }
 
 // ParseTable parses mountinfo text (proc_pid_mountinfo(5)). It is pure: it
@@ -156,90 +152,4 @@ func (t *Table) ByDev(major, minor uint32) []*Mount {
 // MAJOR<<20|MINOR, which fsnotify fdinfo prints as "sdev:".
 func (t *Table) ByKernelDev(kdev uint32) []*Mount {
 	return t.ByDev(kdev>>20, kdev&(1<<20-1))
-}
-
-// ByMountpoint returns the mount visible at exactly path p (mountinfo's
-// unescaped mountpoint), or nil. When several mounts are stacked on p, the
-// one on top wins: the mount that no other mount on p is mounted on (its id
-// is no other's parent). Normally that is the last one in mountinfo order,
-// but MOVE_MOUNT_BENEATH (6.5+) can tuck a mount under an existing one;
-// when the parent links do not decide, the last one wins.
-func (t *Table) ByMountpoint(p string) *Mount {
-	last := t.pointIndex()[p]
-	if last == nil || last.prevSamePoint == nil {
-		return last // the common case: one mount on p
-	}
-	for m := last; m != nil; m = m.prevSamePoint {
-		covered := false
-		for o := last; o != nil; o = o.prevSamePoint {
-			if o != m && o.Parent == m.ID {
-				covered = true
-				break
-			}
-		}
-		if !covered {
-			return m // the last uncovered one
-		}
-	}
-	return last
-}
-
-// stackSize is the number of mounts on mountpoint p.
-func (t *Table) stackSize(p string) int {
-	n := 0
-	for m := t.pointIndex()[p]; m != nil; m = m.prevSamePoint {
-		n++
-	}
-	return n
-}
-
-// Covering returns the mount that an absolute path of the target's root lies
-// on: the visible mount with the longest mountpoint that is a
-// component-wise prefix of the cleaned path ("/a" covers "/a/b", not "/ab").
-// A mount is skipped when it is hidden because a mount was later stacked on
-// one of its ancestor directories (its parent is not the mount covering its
-// mountpoint's directory). Returns nil for a relative path, and when nothing
-// covers the path, e.g. for a chrooted target whose root is not a mount
-// root: the kernel omits mounts whose mountpoint is outside the root.
-//
-// Covering works on names only; it cannot see symlinks in the path (use
-// Root to resolve those first).
-func (t *Table) Covering(p string) *Mount {
-	if len(p) == 0 || p[0] != '/' {
-		return nil
-	}
-	return t.covering(path.Clean(p))
-}
-
-// bottomOf follows m's parent links down the stack of mounts on p, to the
-// one that was mounted on the directory itself.
-func (t *Table) bottomOf(m *Mount, p string) *Mount {
-	for range t.stackSize(p) { // bounded: parent links could loop in bad input
-		parent := t.byID[m.Parent]
-		if parent == nil || parent == m || parent.Mountpoint != p {
-			break
-		}
-		m = parent
-	}
-	return m
-}
-
-// covering expects a clean absolute path. Cost: O(depth²) map lookups at
-// worst (each candidate checks its parent chain once).
-func (t *Table) covering(p string) *Mount {
-	for {
-		if m := t.ByMountpoint(p); m != nil {
-			if p == "/" {
-				return m
-			}
-			if under := t.covering(path.Dir(p)); under == nil || under.ID == t.bottomOf(m, p).Parent {
-				return m
-			}
-			// m hangs off a directory that something else now covers.
-		}
-		if p == "/" {
-			return nil
-		}
-		p = path.Dir(p)
-	}
 }

@@ -10,7 +10,9 @@ import (
 // mountpoints relative to pid's root (mounts outside that root are left out
 // by the kernel). An exited or unknown pid gives an error that satisfies
 // errors.Is(err, fs.ErrNotExist) (the kernel answers ENOENT, or ESRCH for a
-// task that died while being read).
+// task that died while being read). The read costs what the kernel takes to
+// print the table, which a stack of mounts on one path makes superlinear
+// (see the package doc).
 func ReadTable(pid int) (*Table, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/mountinfo")
 	if err != nil {
