@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/ovlfix/ovlfix/internal/quote"
 )
 
 // changeJSON is the wire form of a Change: every byte string twice, "x"
@@ -83,7 +85,10 @@ func (r *Report) WriteJSON(w io.Writer) error {
 //	files.img id 7 (pid 1 fd 3): mnt_id 23 -> 31, name unchanged
 //
 // pid is the task's pid in the dump (host pid in brackets when it
-// differs). Names are Go-quoted when they hold anything unprintable.
+// differs). Names, problems and notes are untrusted (they come from the
+// images and the target, or embed what does) and are each one quoted token
+// (internal/quote), so none can add a line to the diff or to the hook's
+// log it is copied into.
 func (r *Report) WriteDiff(w io.Writer) error {
 	var b strings.Builder
 	verb := ""
@@ -101,15 +106,15 @@ func (r *Report) WriteDiff(w io.Writer) error {
 		if bytes.Equal(c.OldName, c.NewName) {
 			parts = append(parts, "name unchanged")
 		} else {
-			parts = append(parts, fmt.Sprintf("name %s -> %s", show(c.OldName), show(c.NewName)))
+			parts = append(parts, fmt.Sprintf("name %s -> %s", quote.Bytes(c.OldName), quote.Bytes(c.NewName)))
 		}
 		fmt.Fprintf(&b, "%s%s\n", strings.Join(parts, ", "), verb)
 	}
 	for _, p := range r.Problems {
-		fmt.Fprintf(&b, "problem: files.img id %d (%s): %s\n", p.FileID, p.Object, p.What)
+		fmt.Fprintf(&b, "problem: files.img id %d (%s): %s\n", p.FileID, p.Object, quote.String(p.What))
 	}
 	for _, p := range r.Notes {
-		fmt.Fprintf(&b, "note: files.img id %d (%s): %s\n", p.FileID, p.Object, p.What)
+		fmt.Fprintf(&b, "note: files.img id %d (%s): %s\n", p.FileID, p.Object, quote.String(p.What))
 	}
 	fmt.Fprintf(&b, "checked %d entries: %d changed, %d problems", r.Checked, len(r.Changes), len(r.Problems))
 	if r.Backup != "" {
@@ -126,19 +131,6 @@ func pidLabel(vpid uint32, host int) string {
 		return fmt.Sprintf("pid %d [host %d]", vpid, host)
 	}
 	return fmt.Sprintf("pid %d", vpid)
-}
-
-// show prints a name plainly when it is printable UTF-8, else Go-quoted.
-func show(name []byte) string {
-	if !utf8.Valid(name) {
-		return fmt.Sprintf("%q", name)
-	}
-	for _, r := range string(name) {
-		if r < 0x20 || r == 0x7f || r == '"' || r == ' ' {
-			return fmt.Sprintf("%q", name)
-		}
-	}
-	return string(name)
 }
 
 func text(b []byte) string {
