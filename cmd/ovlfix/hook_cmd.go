@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/ovlfix/ovlfix/hook"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/spf13/cobra"
 )
 
@@ -70,7 +71,11 @@ func runHook(cmd *cobra.Command) error {
 	case err != nil:
 		// CRIU always sets these; without them ovlfix cannot help, and a
 		// hook that cannot help must not fail the dump.
-		log.Printf("%s: cannot help: %v", env.Action, err)
+		action := "hook" // CRTOOLS_SCRIPT_ACTION is empty
+		if env.Acts() {
+			action = env.Action
+		}
+		log.Printf("%s: cannot help: %s", action, quote.Error(err))
 		return nil
 	case !env.Acts():
 		return nil
