@@ -197,3 +197,26 @@ func TestLoggerHidesOnlyTheWholeLink(t *testing.T) {
 		t.Errorf("got %q, want %q", out.String(), want)
 	}
 }
+
+// A cancelled context (SIGINT/SIGTERM in `ovlfix hook`) stops the work;
+// Run says so, says what is left, and lets the dump stand.
+func TestRunInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("interrupted by SIGTERM"))
+	fake := func(ctx context.Context, _ string, _ fixup.Options) (*fixup.Report, error) { return nil, ctx.Err() }
+	for _, tc := range []struct {
+		env  Env
+		want string
+	}{
+		{Env{Action: ActionPostDump, ImageDir: "/images", InitPID: 42}, "post-dump: interrupted by SIGTERM: the dump is left as CRIU wrote it; the dump goes on with it"},
+		{Env{Action: ActionPreDump, InitPID: os.Getpid(), CRIUPID: os.Getpid()}, "pre-dump: interrupted by SIGTERM: irmap-cache not written; the dump goes on without it"},
+	} {
+		var log bytes.Buffer
+		if err := Run(ctx, tc.env, Options{Log: &log, WorkDir: ".", LoadQuirks: noQuirks, fixupRun: fake}); err != nil {
+			t.Errorf("%s: %v, want nil (the dump stands)", tc.env.Action, err)
+		}
+		if !strings.Contains(log.String(), tc.want) || strings.Contains(log.String(), "cannot help") {
+			t.Errorf("%s: log lacks %q (or says cannot help):\n%s", tc.env.Action, tc.want, log.String())
+		}
+	}
+}

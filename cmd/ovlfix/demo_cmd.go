@@ -44,7 +44,12 @@ a normal user it adds a user namespace (unprivileged overlay, Linux >= 5.11).`,
 			}
 			// Interrupted (main cancels the context), runDemo returns
 			// once its defers have removed everything; main then says so.
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), f)
+			// What failed because the child was killed is no news then.
+			err := runDemo(cmd.Context(), cmd.OutOrStdout(), f)
+			if cerr := cmd.Context().Err(); err != nil && cerr != nil {
+				return cerr
+			}
+			return err
 		},
 	}
 	cmd.Flags().StringVarP(&f.dir, "images-dir", "D", "", "keep the images in this directory (default: a temporary one, removed)")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -81,18 +80,26 @@ func (h *hungFUSE) Start(cmd *exec.Cmd) error {
 	return <-done
 }
 
-// blocked is a started ovlfix process under test.
+// blocked is a started ovlfix process under test. Its stdout and stderr
+// are files, which the test may read while it runs.
 type blocked struct {
-	cmd            *exec.Cmd
-	stdout, stderr bytes.Buffer
-	exited         chan struct{}
-	err            error
+	cmd              *exec.Cmd
+	outFile, errFile *os.File
+	exited           chan struct{}
+	err              error
 }
 
 func startBlocked(t *testing.T, start func(*exec.Cmd) error, cmd *exec.Cmd) *blocked {
 	t.Helper()
 	p := &blocked{cmd: cmd, exited: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = &p.stdout, &p.stderr
+	var err error
+	if p.outFile, err = os.CreateTemp(t.TempDir(), "stdout-"); err != nil {
+		t.Fatal(err)
+	}
+	if p.errFile, err = os.CreateTemp(t.TempDir(), "stderr-"); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = p.outFile, p.errFile
 	if err := start(cmd); err != nil {
 		t.Fatal(err)
 	}
@@ -100,9 +107,14 @@ func startBlocked(t *testing.T, start func(*exec.Cmd) error, cmd *exec.Cmd) *blo
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-p.exited
+		p.outFile.Close()
+		p.errFile.Close()
 	})
 	return p
 }
+
+func (p *blocked) stdout() string { b, _ := os.ReadFile(p.outFile.Name()); return string(b) }
+func (p *blocked) stderr() string { b, _ := os.ReadFile(p.errFile.Name()); return string(b) }
 
 // waitBlocked waits until a thread of p sleeps in the kernel in a function
 // whose name has one of the words (read from /proc/<pid>/task/*/wchan), and
@@ -128,7 +140,7 @@ func (p *blocked) waitBlocked(t *testing.T, words ...string) bool {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("pid %d never blocked in %v; stderr %q", p.cmd.Process.Pid, words, p.stderr.String())
+	t.Fatalf("pid %d never blocked in %v; stderr %q", p.cmd.Process.Pid, words, p.stderr())
 	return false
 }
 
@@ -143,7 +155,7 @@ func (p *blocked) interrupt(t *testing.T, sig syscall.Signal, within time.Durati
 	select {
 	case <-p.exited:
 	case <-time.After(within):
-		t.Fatalf("still running %v after %v; stderr %q", within, sig, p.stderr.String())
+		t.Fatalf("still running %v after %v; stderr %q", within, sig, p.stderr())
 	}
 	took := time.Since(sent)
 	var ee *exec.ExitError

@@ -92,13 +92,13 @@ func TestInterruptHookPostDump(t *testing.T) {
 		if !p.waitBlocked(t, wchanFIFO...) {
 			// Image opens that do not block (O_NONBLOCK): nothing to
 			// interrupt; the hook must still let the dump stand.
-			expect(t, result{processExit(p.err), p.stdout.String(), p.stderr.String()}, exitOK, "cannot help, the dump is left as CRIU wrote it")
+			expect(t, result{processExit(p.err), p.stdout(), p.stderr()}, exitOK, "cannot help, the dump is left as CRIU wrote it")
 			assertFIFO(t, filepath.Join(dir, proto.FilesImg))
 			return
 		}
 		code, took := p.interrupt(t, syscall.SIGTERM, interruptBudget)
-		t.Logf("exit %d %v after SIGTERM; stderr:\n%s", code, took, p.stderr.String())
-		expectInterruptedHook(t, code, p.stderr.String())
+		t.Logf("exit %d %v after SIGTERM; stderr:\n%s", code, took, p.stderr())
+		expectInterruptedHook(t, code, p.stderr())
 		assertFIFO(t, filepath.Join(dir, proto.FilesImg))
 	})
 	t.Run("hung FUSE images dir", func(t *testing.T) {
@@ -107,8 +107,8 @@ func TestInterruptHookPostDump(t *testing.T) {
 			"CRTOOLS_SCRIPT_ACTION": "post-dump", "CRTOOLS_INIT_PID": fmt.Sprint(os.Getpid()), "CRTOOLS_IMAGE_DIR": filepath.Join(h.Dir, "images")}))
 		p.waitBlocked(t, wchanFUSE...)
 		code, took := p.interrupt(t, syscall.SIGTERM, interruptBudget)
-		t.Logf("exit %d %v after SIGTERM; stderr:\n%s", code, took, p.stderr.String())
-		expectInterruptedHook(t, code, p.stderr.String())
+		t.Logf("exit %d %v after SIGTERM; stderr:\n%s", code, took, p.stderr())
+		expectInterruptedHook(t, code, p.stderr())
 	})
 }
 
@@ -138,16 +138,16 @@ func TestInterruptFixup(t *testing.T) {
 		p := startBlocked(t, startPlain, exec.Command(binary, "fixup", "-D", dir, "--pid", fmt.Sprint(os.Getpid())))
 		if !p.waitBlocked(t, wchanFIFO...) {
 			if c := processExit(p.err); c == exitOK || c == exitUsage {
-				t.Errorf("a FIFO files.img: exit %d, want an error that is not usage (2); stderr %q", c, p.stderr.String())
+				t.Errorf("a FIFO files.img: exit %d, want an error that is not usage (2); stderr %q", c, p.stderr())
 			}
 			assertFIFO(t, filepath.Join(dir, proto.FilesImg))
 			return
 		}
 		code, took := p.interrupt(t, syscall.SIGINT, interruptBudget)
-		t.Logf("exit %d %v after SIGINT; stderr:\n%s", code, took, p.stderr.String())
+		t.Logf("exit %d %v after SIGINT; stderr:\n%s", code, took, p.stderr())
 		want := fmt.Sprintf("ovlfix: interrupted by SIGINT: stopped after 500ms in a call that did not return: files.img in %q is as it was or the complete repair", dir)
-		if code != exitInterrupted || !strings.Contains(p.stderr.String(), want) {
-			t.Errorf("exit %d, stderr %q; want exit %d and %q", code, p.stderr.String(), exitInterrupted, want)
+		if code != exitInterrupted || !strings.Contains(p.stderr(), want) {
+			t.Errorf("exit %d, stderr %q; want exit %d and %q", code, p.stderr(), exitInterrupted, want)
 		}
 		assertFIFO(t, filepath.Join(dir, proto.FilesImg))
 	})
@@ -156,9 +156,9 @@ func TestInterruptFixup(t *testing.T) {
 		p := startBlocked(t, h.Start, exec.Command(binary, "fixup", "-D", filepath.Join(h.Dir, "images"), "--pid", fmt.Sprint(os.Getpid()), "--dry-run"))
 		p.waitBlocked(t, wchanFUSE...)
 		code, took := p.interrupt(t, syscall.SIGINT, interruptBudget)
-		t.Logf("exit %d %v after SIGINT; stderr:\n%s", code, took, p.stderr.String())
-		if want := "ovlfix: interrupted by SIGINT: stopped after 500ms in a call that did not return: nothing was written"; code != exitInterrupted || !strings.Contains(p.stderr.String(), want) {
-			t.Errorf("exit %d, stderr %q; want exit %d and %q", code, p.stderr.String(), exitInterrupted, want)
+		t.Logf("exit %d %v after SIGINT; stderr:\n%s", code, took, p.stderr())
+		if want := "ovlfix: interrupted by SIGINT: stopped after 500ms in a call that did not return: nothing was written"; code != exitInterrupted || !strings.Contains(p.stderr(), want) {
+			t.Errorf("exit %d, stderr %q; want exit %d and %q", code, p.stderr(), exitInterrupted, want)
 		}
 	})
 }
@@ -180,10 +180,10 @@ func TestInterruptDump(t *testing.T) {
 			p := startBlocked(t, h.Start, exec.Command(binary, tc.args...))
 			p.waitBlocked(t, wchanFUSE...)
 			code, took := p.interrupt(t, syscall.SIGTERM, interruptBudget)
-			t.Logf("exit %d %v after SIGTERM; stderr:\n%s", code, took, p.stderr.String())
+			t.Logf("exit %d %v after SIGTERM; stderr:\n%s", code, took, p.stderr())
 			want := "ovlfix: interrupted by SIGTERM: stopped after 500ms in a call that did not return: " + tc.left
-			if code != exitTerminated || !strings.Contains(p.stderr.String(), want) {
-				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, p.stderr.String(), exitTerminated, want)
+			if code != exitTerminated || !strings.Contains(p.stderr(), want) {
+				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, p.stderr(), exitTerminated, want)
 			}
 		})
 	}
@@ -199,18 +199,18 @@ func TestInterruptDemoCleansUp(t *testing.T) {
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	p := startBlocked(t, h.Start, cmd)
 	p.waitBlocked(t, wchanFUSE...)
-	m := regexp.MustCompile(`demo: child pid (\d+) `).FindStringSubmatch(p.stdout.String())
+	m := regexp.MustCompile(`demo: child pid (\d+) `).FindStringSubmatch(p.stdout())
 	if m == nil {
-		t.Fatalf("no child pid in the demo's output %q", p.stdout.String())
+		t.Fatalf("no child pid in the demo's output %q", p.stdout())
 	}
 	child, _ := strconv.Atoi(m[1])
 	if left, _ := os.ReadDir(tmp); len(left) == 0 {
 		t.Fatalf("the demo made nothing in TMPDIR before it blocked")
 	}
 	code, took := p.interrupt(t, syscall.SIGINT, interruptBudget)
-	t.Logf("exit %d %v after SIGINT; stderr:\n%s", code, took, p.stderr.String())
-	if want := "ovlfix: interrupted by SIGINT: stopped after 500ms in a call that did not return: everything the demo made was removed"; code != exitInterrupted || !strings.Contains(p.stderr.String(), want) {
-		t.Errorf("exit %d, stderr %q; want exit %d and %q", code, p.stderr.String(), exitInterrupted, want)
+	t.Logf("exit %d %v after SIGINT; stderr:\n%s", code, took, p.stderr())
+	if want := "ovlfix: interrupted by SIGINT: stopped after 500ms in a call that did not return: everything the demo made was removed"; code != exitInterrupted || !strings.Contains(p.stderr(), want) {
+		t.Errorf("exit %d, stderr %q; want exit %d and %q", code, p.stderr(), exitInterrupted, want)
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("the demo left %v in TMPDIR", left)
