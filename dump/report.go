@@ -7,7 +7,6 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"unicode/utf8"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/quote"
@@ -96,8 +95,8 @@ func objectReport(r *resolve.Result, fileID uint32) ObjectReport {
 	o := r.Object
 	or := ObjectReport{
 		Kind: o.Kind.String(), FD: o.FD, KernelMntID: -1,
-		Link: text(o.Link), LinkB64: b64(o.Link),
-		Verdict: string(r.Verdict), Path: text(r.Path), PathB64: b64(r.Path), MntID: r.MntID,
+		Link: quote.Readable(o.Link), LinkB64: quote.Base64(o.Link),
+		Verdict: string(r.Verdict), Path: quote.Readable(r.Path), PathB64: quote.Base64(r.Path), MntID: r.MntID,
 		Deleted: r.Deleted, Reason: r.Reason, Evidence: r.Evidence, FileID: fileID,
 	}
 	if o.Info != nil {
@@ -123,15 +122,6 @@ func objectReport(r *resolve.Result, fileID uint32) ObjectReport {
 	}
 	return or
 }
-
-func text(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	return strings.ToValidUTF8(string(b), "\uFFFD")
-}
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // WriteJSON writes the report as indented JSON.
 func (rep *Report) WriteJSON(w io.Writer) error {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/ovlfix/ovlfix/internal/quote"
 )
@@ -37,8 +36,8 @@ type changeJSON struct {
 func (c Change) MarshalJSON() ([]byte, error) {
 	return json.Marshal(changeJSON{
 		FileID: c.FileID, VPID: c.VPID, HostPID: c.HostPID, Object: c.Object,
-		OldName: text(c.OldName), OldNameB64: b64(c.OldName),
-		NewName: text(c.NewName), NewNameB64: b64(c.NewName),
+		OldName: quote.Readable(c.OldName), OldNameB64: quote.Base64(c.OldName),
+		NewName: quote.Readable(c.NewName), NewNameB64: quote.Base64(c.NewName),
 		NameChanged: !bytes.Equal(c.OldName, c.NewName),
 		OldMntID:    c.OldMntID, NewMntID: c.NewMntID,
 		Verdict: c.Verdict, Reason: c.Reason, Evidence: c.Evidence,
@@ -132,12 +131,3 @@ func pidLabel(vpid uint32, host int) string {
 	}
 	return fmt.Sprintf("pid %d", vpid)
 }
-
-func text(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	return strings.ToValidUTF8(string(b), "\uFFFD")
-}
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

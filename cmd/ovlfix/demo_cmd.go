@@ -148,7 +148,7 @@ func checkAgainstManifest(out io.Writer, rep *dump.Report, m *scenario.Manifest)
 		found := false
 		for _, o := range rep.Processes[0].Objects {
 			if matches(o, h) {
-				found = o.MntID == m.MntID && o.PathB64 == b64(h.Path)
+				found = o.MntID == m.MntID && o.PathB64 == quote.Base64(h.Path)
 				break
 			}
 		}

@@ -19,7 +19,11 @@
 // read by people and by scripts that split it into lines and fields.
 package quote
 
-import "strconv"
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+)
 
 // Bytes shows b, exactly, as one double-quoted Go string literal.
 func Bytes(b []byte) string { return strconv.Quote(string(b)) }
@@ -44,3 +48,14 @@ func OrDash(s string) string {
 	}
 	return String(s)
 }
+
+// The JSON reports (docs/report.md, docs/fixup.md) carry every byte string
+// twice: Readable for people and Base64 for programs, the exact bytes.
+
+// Readable is b as JSON text for reading: invalid UTF-8 replaced by U+FFFD
+// (encoding/json escapes control characters itself). Lossy: programs use
+// Base64.
+func Readable(b []byte) string { return strings.ToValidUTF8(string(b), "\uFFFD") }
+
+// Base64 is b exactly, in standard base64.
+func Base64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -53,3 +53,13 @@ func TestOrDashAndError(t *testing.T) {
 		t.Errorf("Error: %s", Error(strconv.ErrSyntax))
 	}
 }
+
+func TestJSONForms(t *testing.T) {
+	b := []byte("a\n\xffb")
+	if got := Readable(b); got != "a\n\uFFFDb" {
+		t.Errorf("Readable = %q", got)
+	}
+	if got := Base64(b); got != "YQr/Yg==" {
+		t.Errorf("Base64 = %q", got)
+	}
+}
