@@ -7,9 +7,9 @@ import (
 	"io"
 	"strings"
 	"text/tabwriter"
-	"unicode/utf8"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/resolve"
 	"golang.org/x/sys/unix"
 )
@@ -95,8 +95,8 @@ func objectReport(r *resolve.Result, fileID uint32) ObjectReport {
 	o := r.Object
 	or := ObjectReport{
 		Kind: o.Kind.String(), FD: o.FD, KernelMntID: -1,
-		Link: text(o.Link), LinkB64: b64(o.Link),
-		Verdict: string(r.Verdict), Path: text(r.Path), PathB64: b64(r.Path), MntID: r.MntID,
+		Link: quote.Readable(o.Link), LinkB64: quote.Base64(o.Link),
+		Verdict: string(r.Verdict), Path: quote.Readable(r.Path), PathB64: quote.Base64(r.Path), MntID: r.MntID,
 		Deleted: r.Deleted, Reason: r.Reason, Evidence: r.Evidence, FileID: fileID,
 	}
 	if o.Info != nil {
@@ -123,15 +123,6 @@ func objectReport(r *resolve.Result, fileID uint32) ObjectReport {
 	return or
 }
 
-func text(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	return strings.ToValidUTF8(string(b), "\uFFFD")
-}
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
-
 // WriteJSON writes the report as indented JSON.
 func (rep *Report) WriteJSON(w io.Writer) error {
 	enc := json.NewEncoder(w)
@@ -139,15 +130,17 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 	return enc.Encode(rep)
 }
 
-// WriteText writes a table a person can read: one line per object.
-// Untrusted bytes are shown Go-quoted when they hold anything unprintable.
+// WriteText writes a table a person can read: a header line per file
+// table, then one line per object. Every untrusted string (the task name,
+// paths, mountpoints, filesystem types, notes) is one quoted token
+// (internal/quote), so no name can add a line or a field; "-" is an absent
+// value. The exact bytes of a path are the JSON report's path_b64.
 func (rep *Report) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, p := range rep.Processes {
-		fmt.Fprintf(tw, "pid %d (%s) files_id %d mnt_ns %d\n", p.PID, p.Comm, p.FilesID, p.MntNS)
+		fmt.Fprintf(tw, "pid %d comm %s files_id %d mnt_ns %d\n", p.PID, quote.String(p.Comm), p.FilesID, p.MntNS)
 		fmt.Fprintln(tw, "  OBJECT\tKIND\tPATH\tMNT_ID\tMOUNTPOINT\tFS\tVERDICT\tNOTE")
 		for _, o := range p.Objects {
-			obj := objectLabel(o)
 			mnt := "-"
 			if o.MntID >= 0 {
 				mnt = fmt.Sprint(o.MntID)
@@ -155,16 +148,12 @@ func (rep *Report) WriteText(w io.Writer) error {
 					mnt = fmt.Sprintf("%d (kernel: %d)", o.MntID, o.KernelMntID)
 				}
 			}
-			path := o.Path
-			if path == "" {
-				path = o.Link
-			}
 			note := o.Reason
 			if o.Error != "" && note == "" {
 				note = o.Error
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", obj, o.Kind, show(path, o.PathB64), mnt,
-				dash(o.Mountpoint), dash(o.FSType), o.Verdict, note)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", objectLabel(o), o.Kind, shownPath(o), mnt,
+				quote.OrDash(o.Mountpoint), quote.OrDash(o.FSType), o.Verdict, quote.OrDash(note))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -192,27 +181,19 @@ func objectLabel(o ObjectReport) string {
 	return o.Kind
 }
 
-// show prints a path plainly when it is printable UTF-8, else Go-quoted
-// from its exact bytes (so a newline in a name cannot break the table).
-func show(s, b64s string) string {
-	raw, _ := base64.StdEncoding.DecodeString(b64s)
-	if len(raw) == 0 {
+// shownPath is the object's true path (else the kernel's link), quoted
+// from its exact bytes; "-" when there is neither.
+func shownPath(o ObjectReport) string {
+	s, b64s := o.Path, o.PathB64
+	if s == "" {
+		s, b64s = o.Link, o.LinkB64
+	}
+	raw, err := base64.StdEncoding.DecodeString(b64s)
+	if err != nil || len(raw) == 0 {
 		raw = []byte(s)
 	}
-	for _, r := range string(raw) {
-		if r == utf8.RuneError || r < 0x20 || r == 0x7f || r == '\t' {
-			return fmt.Sprintf("%q", raw)
-		}
-	}
-	if !utf8.Valid(raw) {
-		return fmt.Sprintf("%q", raw)
-	}
-	return string(raw)
-}
-
-func dash(s string) string {
-	if s == "" {
+	if len(raw) == 0 {
 		return "-"
 	}
-	return s
+	return quote.Bytes(raw)
 }

@@ -8,7 +8,8 @@ import (
 	"io"
 	"path/filepath"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/ovlfix/ovlfix/internal/quote"
 )
 
 // changeJSON is the wire form of a Change: every byte string twice, "x"
@@ -35,8 +36,8 @@ type changeJSON struct {
 func (c Change) MarshalJSON() ([]byte, error) {
 	return json.Marshal(changeJSON{
 		FileID: c.FileID, VPID: c.VPID, HostPID: c.HostPID, Object: c.Object,
-		OldName: text(c.OldName), OldNameB64: b64(c.OldName),
-		NewName: text(c.NewName), NewNameB64: b64(c.NewName),
+		OldName: quote.Readable(c.OldName), OldNameB64: quote.Base64(c.OldName),
+		NewName: quote.Readable(c.NewName), NewNameB64: quote.Base64(c.NewName),
 		NameChanged: !bytes.Equal(c.OldName, c.NewName),
 		OldMntID:    c.OldMntID, NewMntID: c.NewMntID,
 		Verdict: c.Verdict, Reason: c.Reason, Evidence: c.Evidence,
@@ -83,7 +84,10 @@ func (r *Report) WriteJSON(w io.Writer) error {
 //	files.img id 7 (pid 1 fd 3): mnt_id 23 -> 31, name unchanged
 //
 // pid is the task's pid in the dump (host pid in brackets when it
-// differs). Names are Go-quoted when they hold anything unprintable.
+// differs). Names, problems and notes are untrusted (they come from the
+// images and the target, or embed what does) and are each one quoted token
+// (internal/quote), so none can add a line to the diff or to the hook's
+// log it is copied into.
 func (r *Report) WriteDiff(w io.Writer) error {
 	var b strings.Builder
 	verb := ""
@@ -101,15 +105,15 @@ func (r *Report) WriteDiff(w io.Writer) error {
 		if bytes.Equal(c.OldName, c.NewName) {
 			parts = append(parts, "name unchanged")
 		} else {
-			parts = append(parts, fmt.Sprintf("name %s -> %s", show(c.OldName), show(c.NewName)))
+			parts = append(parts, fmt.Sprintf("name %s -> %s", quote.Bytes(c.OldName), quote.Bytes(c.NewName)))
 		}
 		fmt.Fprintf(&b, "%s%s\n", strings.Join(parts, ", "), verb)
 	}
 	for _, p := range r.Problems {
-		fmt.Fprintf(&b, "problem: files.img id %d (%s): %s\n", p.FileID, p.Object, p.What)
+		fmt.Fprintf(&b, "problem: files.img id %d (%s): %s\n", p.FileID, p.Object, quote.String(p.What))
 	}
 	for _, p := range r.Notes {
-		fmt.Fprintf(&b, "note: files.img id %d (%s): %s\n", p.FileID, p.Object, p.What)
+		fmt.Fprintf(&b, "note: files.img id %d (%s): %s\n", p.FileID, p.Object, quote.String(p.What))
 	}
 	fmt.Fprintf(&b, "checked %d entries: %d changed, %d problems", r.Checked, len(r.Changes), len(r.Problems))
 	if r.Backup != "" {
@@ -127,25 +131,3 @@ func pidLabel(vpid uint32, host int) string {
 	}
 	return fmt.Sprintf("pid %d", vpid)
 }
-
-// show prints a name plainly when it is printable UTF-8, else Go-quoted.
-func show(name []byte) string {
-	if !utf8.Valid(name) {
-		return fmt.Sprintf("%q", name)
-	}
-	for _, r := range string(name) {
-		if r < 0x20 || r == 0x7f || r == '"' || r == ' ' {
-			return fmt.Sprintf("%q", name)
-		}
-	}
-	return string(name)
-}
-
-func text(b []byte) string {
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	return strings.ToValidUTF8(string(b), "\uFFFD")
-}
-
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/mountns"
 	"github.com/ovlfix/ovlfix/proto"
 )
@@ -71,19 +72,19 @@ func run(ctx context.Context, dir string, opts Options) (*Report, error) {
 	rep.Checked, rep.Changes, rep.Problems, rep.Notes = pl.checked, append(rep.Changes, pl.changes...), append(rep.Problems, pl.problems...), pl.notes
 	rep.Leftovers = leftovers(dir)
 	for _, ch := range pl.changes {
-		logf("files.img id %d (pid %d %s): %s", ch.FileID, ch.VPID, ch.Object, ch.Reason)
+		logf("files.img id %d (pid %d %s): %s", ch.FileID, ch.VPID, ch.Object, quote.String(ch.Reason))
 	}
 	for _, p := range pl.problems {
-		logf("problem: files.img id %d (%s): %s", p.FileID, p.Object, p.What)
+		logf("problem: files.img id %d (%s): %s", p.FileID, p.Object, quote.String(p.What))
 	}
 	if len(rep.Leftovers) > 0 {
-		logf("temp files of an interrupted earlier write remain (CRIU ignores them): %s", strings.Join(rep.Leftovers, ", "))
+		logf("temp files of an interrupted earlier write remain (CRIU ignores them): %s", quotedList(rep.Leftovers))
 	}
 
 	// 4. Unrepairable: files.img stays as CRIU wrote it; the report says why.
 	if len(pl.unrepairable) > 0 {
 		err := fmt.Errorf("%w: %s", ErrUnrepairable, strings.Join(pl.unrepairable, "; "))
-		logf("%v", err)
+		logf("%s", quote.Error(err))
 		if !opts.DryRun {
 			if werr := writeReport(dir, rep); werr != nil {
 				return rep, errors.Join(err, werr)
@@ -99,7 +100,7 @@ func run(ctx context.Context, dir string, opts Options) (*Report, error) {
 		if rep.Backup, err = writeRepair(dir, d, pause); err != nil {
 			return nil, err
 		}
-		logf("files.img rewritten: %d entr(y/ies) changed; original kept in %s", len(rep.Changes), rep.Backup)
+		logf("files.img rewritten: %d entr(y/ies) changed; original kept as %s next to it", len(rep.Changes), BackupFile)
 	} else {
 		logf("files.img is right: nothing changed")
 	}
@@ -108,4 +109,13 @@ func run(ctx context.Context, dir string, opts Options) (*Report, error) {
 		return rep, err
 	}
 	return rep, nil
+}
+
+// quotedList shows file names from a directory listing, each quoted.
+func quotedList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = quote.String(n)
+	}
+	return strings.Join(q, ", ")
 }

@@ -25,6 +25,20 @@
 // simply cannot help (no overlay watch, unreadable /proc, a cache it does
 // not understand, images it cannot read) it logs why and returns nil.
 //
+// Side effects: none but the files named above. Neither action probes the
+// kernel (no mounts, no child process, no temporary directory, no write to
+// the quirks cache): post-dump reads the per-boot probe cache read-only
+// (quirks.LoadCached) and, without one, confirms every object by stat.
+//
+// Interrupts: a cancelled ctx (SIGINT/SIGTERM in `ovlfix hook`) stops the
+// scan; Run logs what is left and returns nil. Every file the hook writes
+// is replaced by one atomic rename, so at any instant it is the old or the
+// complete new one (LeftIfStopped says so for a process that must exit
+// without Run returning).
+//
+// Log lines quote every untrusted string (internal/quote) and show the
+// images directory link as ImageDirLabel.
+//
 // Threat model: the target's files, names and mount table are untrusted
 // (package resolve confirms every path by stat inside the target's root);
 // the environment comes from CRIU, and a work dir that is not CRIU's (own

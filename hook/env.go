@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/ovlfix/ovlfix/internal/quote"
 )
 
 // The environment CRIU gives an action script (criu/action-scripts.c).
@@ -71,7 +73,7 @@ func ParseEnv(lookup func(string) (string, bool)) (Env, error) {
 	}
 	pid, err := strconv.Atoi(raw)
 	if err != nil || pid <= 0 {
-		return e, fmt.Errorf("%w: %s=%q is not a process id", ErrBadEnv, EnvInitPID, raw)
+		return e, fmt.Errorf("%w: %s=%s is not a process id", ErrBadEnv, EnvInitPID, quote.String(raw))
 	}
 	e.InitPID = pid
 	dir, ok := lookup(EnvImageDir)
@@ -79,7 +81,7 @@ func ParseEnv(lookup func(string) (string, bool)) (Env, error) {
 	case !ok && action == ActionPostDump:
 		return e, fmt.Errorf("%w: %s is not set for %s", ErrBadEnv, EnvImageDir, action)
 	case ok && !filepath.IsAbs(dir):
-		return e, fmt.Errorf("%w: %s=%q is not an absolute path", ErrBadEnv, EnvImageDir, dir)
+		return e, fmt.Errorf("%w: %s=%s is not an absolute path", ErrBadEnv, EnvImageDir, quote.String(dir))
 	}
 	e.ImageDir = dir
 	e.CRIUPID = criuPIDOf(dir)

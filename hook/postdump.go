@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/ovlfix/ovlfix/fixup"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/quirks"
 )
 
@@ -58,15 +59,18 @@ func summarize(rep *fixup.Report, log *Logger) {
 // unrepairable reports whether err must fail the dump.
 func unrepairable(err error) bool { return errors.Is(err, fixup.ErrUnrepairable) }
 
-// loadQuirks loads the probed kernel behaviour (cached per boot); on error
-// it logs and returns nil, which makes fixup confirm every object by stat.
+// loadQuirks loads the probed kernel behaviour; on error it logs once and
+// returns nil, which makes fixup confirm every object by stat. The default
+// reads the per-boot cache only (quirks.LoadCached): post-dump runs while
+// the tasks are frozen, so it never probes (no mounts, no child process, no
+// temporary directory) and never writes the cache.
 func loadQuirks(ctx context.Context, load func(context.Context) (*quirks.Set, error), log *Logger) *quirks.Set {
 	if load == nil {
-		load = func(ctx context.Context) (*quirks.Set, error) { return quirks.Load(ctx, quirks.DefaultCacheDir) }
+		load = func(context.Context) (*quirks.Set, error) { return quirks.LoadCached(quirks.DefaultCacheDir) }
 	}
 	q, err := load(ctx)
 	if err != nil {
-		log.Printf("kernel behaviour not loaded (%v): every object is confirmed by stat", err)
+		log.Printf("post-dump: kernel behaviour not known (%s), and the hook does not probe during the freeze: every object is confirmed by stat (`ovlfix check` caches the probe for this boot)", quote.Error(err))
 		return nil
 	}
 	return q

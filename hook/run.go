@@ -2,10 +2,16 @@ package hook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/fixup"
+	"github.com/ovlfix/ovlfix/internal/quote"
+	"github.com/ovlfix/ovlfix/proto"
 	"github.com/ovlfix/ovlfix/quirks"
 )
 
@@ -20,7 +26,10 @@ type Options struct {
 	// Scanner reads /proc; its zero value reads /proc.
 	Scanner fdinfo.Scanner
 	// LoadQuirks loads the kernel's probed behaviour for post-dump; nil
-	// means quirks.Load with the default per-boot cache.
+	// means quirks.LoadCached(quirks.DefaultCacheDir): the per-boot cache
+	// `ovlfix check` writes, read only. The hook never probes: post-dump
+	// runs while the tasks are frozen, and the probe mounts, starts a
+	// child and writes files outside CRIU's directories.
 	LoadQuirks func(context.Context) (*quirks.Set, error)
 
 	// fixupRun is fixup.Run (nil); tests of the exit policy replace it.
@@ -30,10 +39,16 @@ type Options struct {
 // Run does what the action in env asks. It returns an error only when the
 // dump must fail: post-dump found the dump wrong and unrepairable (the
 // error wraps fixup.ErrUnrepairable). Everything else (an action the hook
-// does not act on, nothing to do, ovlfix unable to help) is logged and
-// returns nil, so ovlfix never fails a dump CRIU would have got right.
+// does not act on, nothing to do, ovlfix unable to help, ctx cancelled by
+// SIGINT/SIGTERM) is logged and returns nil, so ovlfix never fails a dump
+// CRIU would have got right. Every untrusted string in the log is quoted
+// (internal/quote) and the images directory, a /proc/<criu-pid>/fd/N link,
+// is never shown as a directory name.
 func Run(ctx context.Context, env Env, opts Options) error {
 	log := NewLogger(opts.Log)
+	if env.CRIUPID > 0 {
+		log.hideDir(env.ImageDir, ImageDirLabel)
+	}
 	defer log.Flush()
 	switch env.Action {
 	case ActionPreDump:
@@ -42,54 +57,114 @@ func Run(ctx context.Context, env Env, opts Options) error {
 			dir = "."
 		}
 		s, err := SeedIrmap(ctx, env.InitPID, dir, SeedOptions{Scanner: opts.Scanner, CRIUPID: env.CRIUPID})
-		logSeed(s, log)
-		if err != nil {
-			log.Printf("pre-dump: cannot help, irmap-cache not written: %v", err)
+		logSeed(s, err, log)
+		switch {
+		case err == nil:
+		case stopped(ctx, err):
+			log.Printf("pre-dump: %v: irmap-cache not written; the dump goes on without it", context.Cause(ctx))
+		default:
+			log.Printf("pre-dump: cannot help, irmap-cache not written: %s", quote.Error(err))
 		}
 		return nil
 	case ActionPostDump:
+		logImageDir(env, log)
 		q := loadQuirks(ctx, opts.LoadQuirks, log)
-		_, err := postDump(ctx, opts.fixupRun, env.ImageDir, env.InitPID, q, log)
+		rep, err := postDump(ctx, opts.fixupRun, env.ImageDir, env.InitPID, q, log)
 		switch {
 		case err == nil:
 			return nil
 		case unrepairable(err):
-			log.Printf("post-dump: FAILING THE DUMP: %v", err)
+			log.Printf("post-dump: FAILING THE DUMP: %s", quote.Error(err))
 			return fmt.Errorf("post-dump: %w", err)
+		case stopped(ctx, err):
+			log.Printf("post-dump: %v: %s; the dump goes on with it", context.Cause(ctx), filesImgState(rep))
+			return nil
 		default:
-			log.Printf("post-dump: cannot help, the dump is left as CRIU wrote it: %v", err)
+			log.Printf("post-dump: cannot help, %s: %s", filesImgState(rep), quote.Error(err))
 			return nil
 		}
 	}
 	return nil
 }
 
-func logSeed(s *Seed, log *Logger) {
+// LeftIfStopped says what the hook leaves behind if it is stopped at any
+// instant of action (SIGINT/SIGTERM and a system call that does not
+// return, so the process exits without Run returning). Every file the hook
+// writes is replaced by one rename of a complete, fsynced temporary file
+// (proto.WriteFileAtomic), so each is the old or the complete new one; a
+// temporary file ".<name>.tmp-*" may remain, a name CRIU never reads.
+func LeftIfStopped(action string) string {
+	switch action {
+	case ActionPreDump:
+		return "pre-dump: irmap-cache in CRIU's work dir is the one that was there (or none) or the complete merged one, never a partial file; the dump goes on"
+	case ActionPostDump:
+		return fmt.Sprintf("post-dump: %s is CRIU's own or ovlfix's complete repair (CRIU's original then kept as %s), never a partial file; the dump goes on with it",
+			proto.FilesImg, fixup.BackupFile)
+	}
+	return "nothing was done; the dump goes on"
+}
+
+// stopped reports whether err is ctx's cancellation (SIGINT/SIGTERM).
+func stopped(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
+}
+
+// filesImgState says what files.img is after a post-dump that did not
+// finish: the repair's backup exists only once files.img was replaced.
+func filesImgState(rep *fixup.Report) string {
+	if rep != nil && !rep.DryRun && rep.Backup != "" {
+		return fmt.Sprintf("%s is ovlfix's complete repair (CRIU's original kept as %s)", proto.FilesImg, fixup.BackupFile)
+	}
+	return "the dump is left as CRIU wrote it"
+}
+
+// logImageDir says once which directory CRTOOLS_IMAGE_DIR is: the link's
+// target as CRIU's process sees it, quoted, and labelled as such. Later
+// lines name the link ImageDirLabel.
+func logImageDir(env Env, log *Logger) {
+	if env.CRIUPID <= 0 {
+		log.Printf("post-dump: images dir %s", quote.String(env.ImageDir))
+		return
+	}
+	fd := env.ImageDir[len("/proc/"+strconv.Itoa(env.CRIUPID)+"/fd/"):]
+	target, err := os.Readlink(env.ImageDir)
+	if err != nil {
+		log.Printf("post-dump: %s is fd %s of CRIU (pid %d), whose target cannot be read: %s", ImageDirLabel, fd, env.CRIUPID, quote.Error(err))
+		return
+	}
+	log.Printf("post-dump: %s is fd %s of CRIU (pid %d), open on the directory CRIU calls %s", ImageDirLabel, fd, env.CRIUPID, quote.String(target))
+}
+
+func logSeed(s *Seed, err error, log *Logger) {
 	if s == nil {
 		return
 	}
 	for _, n := range s.Notes {
-		log.Printf("pre-dump: %s", n)
+		log.Printf("pre-dump: %s", quote.String(n))
 	}
 	for _, k := range s.Skipped {
-		log.Printf("pre-dump: pid %d %s (sdev %#x ino %#x): no entry: %s", k.PID, k.Name, k.Sdev, k.Ino, k.Reason)
+		log.Printf("pre-dump: pid %d %s (sdev %#x ino %#x): no entry: %s", k.PID, k.Name, k.Sdev, k.Ino, quote.String(k.Reason))
 	}
 	for _, o := range s.Outcomes {
 		switch o.What {
 		case KeptExisting:
-			log.Printf("pre-dump: irmap %s: kept the existing entry %q (still valid)", o.Entry, o.Existing.Path)
+			log.Printf("pre-dump: irmap %s: kept the existing entry %s (still valid)", o.Entry, quote.String(o.Existing.Path))
 		case Replaced:
-			log.Printf("pre-dump: irmap %s: replaced the stale entry %q", o.Entry, o.Existing.Path)
+			log.Printf("pre-dump: irmap %s: replaced the stale entry %s", o.Entry, quote.String(o.Existing.Path))
 		default:
 			log.Printf("pre-dump: irmap %s: added", o.Entry)
 		}
 	}
 	switch {
+	case err != nil:
+		// The caller says why; "nothing to do" would be a lie.
 	case s.Wrote:
 		log.Printf("pre-dump: wrote irmap-cache in CRIU's work dir (%d overlay watch(es))", len(s.Found))
 	case len(s.Found) == 0 && len(s.Skipped) == 0:
 		log.Printf("pre-dump: no inotify/fanotify watch on an overlay: nothing to do")
 	case len(s.Outcomes) > 0:
 		log.Printf("pre-dump: irmap-cache already holds valid entries for every overlay watch: not rewritten")
+	default:
+		log.Printf("pre-dump: no overlay watch CRIU could use an entry for: irmap-cache not written")
 	}
 }

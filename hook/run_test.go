@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -92,5 +94,129 @@ func TestLoggerPrefixesEveryLine(t *testing.T) {
 	want := "ovlfix-hook: one\novlfix-hook: two\novlfix-hook: \novlfix-hook: threefour 4\n"
 	if out.String() != want {
 		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+// The images dir is a /proc/<criu-pid>/fd/N link: fixup's errors and
+// paths that embed it are shown with ImageDirLabel, never as a name.
+func TestRunPostDumpHidesTheImageDirLink(t *testing.T) {
+	images := t.TempDir()
+	d, err := os.Open(images)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	link := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), d.Fd())
+	env := Env{Action: ActionPostDump, ImageDir: link, CRIUPID: os.Getpid(), InitPID: 42}
+	fake := func(_ context.Context, dir string, o fixup.Options) (*fixup.Report, error) {
+		fmt.Fprintf(o.Log, "ovlfix fixup: reading %s/pstree.img and %s1\n", dir, dir)
+		return nil, fmt.Errorf("images in %s: open %s/files.img: no such file or directory", dir, dir)
+	}
+	var log bytes.Buffer
+	if err := Run(context.Background(), env, Options{Log: &log, LoadQuirks: noQuirks, fixupRun: fake}); err != nil {
+		t.Fatal(err)
+	}
+	out := log.String()
+	t.Logf("log:\n%s", out)
+	if strings.Contains(strings.ReplaceAll(out, link+"1", ""), link) {
+		t.Errorf("log names the image dir link as a path:\n%s", out)
+	}
+	for _, want := range []string{
+		fmt.Sprintf("<images dir> is fd %d of CRIU (pid %d), open on the directory CRIU calls %q", d.Fd(), os.Getpid(), images),
+		"reading <images dir>/pstree.img and " + link + "1",
+		`cannot help, the dump is left as CRIU wrote it: "images in <images dir>: open <images dir>/files.img: no such file or directory"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
+// pre-dump says "nothing to do" only when the scan worked and found no
+// overlay watch; a failed scan says why it cannot help, and only that.
+func TestRunPreDumpNothingToDoOnlyAfterAScan(t *testing.T) {
+	gone := exec.Command("true")
+	if err := gone.Run(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name     string
+		pid      int
+		has, not string
+	}{
+		{"no watch", os.Getpid(), "pre-dump: no inotify/fanotify watch on an overlay: nothing to do", "cannot help"},
+		{"scan failed", gone.Process.Pid, "pre-dump: cannot help, irmap-cache not written: ", "nothing to do"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var log bytes.Buffer
+			env := Env{Action: ActionPreDump, InitPID: tc.pid, CRIUPID: os.Getpid()} // our cwd is the work dir
+			if err := Run(context.Background(), env, Options{Log: &log, WorkDir: "."}); err != nil {
+				t.Fatal(err)
+			}
+			out := log.String()
+			t.Logf("log:\n%s", out)
+			if !strings.Contains(out, tc.has) || strings.Contains(out, tc.not) {
+				t.Errorf("log lacks %q or has %q:\n%s", tc.has, tc.not, out)
+			}
+		})
+	}
+}
+
+// Untrusted strings in pre-dump lines (paths, reasons, notes) are quoted:
+// one logged line stays one line of the log.
+func TestLogSeedQuotesUntrustedStrings(t *testing.T) {
+	forged := "x\novlfix-hook: pre-dump: wrote irmap-cache in CRIU's work dir (9 overlay watch(es))"
+	s := &Seed{
+		Notes:    []string{"note " + forged},
+		Skipped:  []SkippedWatch{{PID: 1, Name: "watch 3:1", Reason: "resolved to " + forged}},
+		Outcomes: []MergeOutcome{{Entry: IrmapEntry{Dev: 1, Ino: 2, Path: forged}, What: KeptExisting, Existing: IrmapEntry{Path: forged}}},
+	}
+	var out bytes.Buffer
+	log := NewLogger(&out)
+	logSeed(s, nil, log)
+	log.Flush()
+	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	t.Logf("log:\n%s", out.String())
+	if len(lines) != 4 { // note, skipped, outcome, summary
+		t.Errorf("%d lines, want 4: a name added lines", len(lines))
+	}
+	for _, l := range lines {
+		if strings.Contains(l, "(9 overlay watch(es))") && !strings.Contains(l, `\n`) {
+			t.Errorf("forged line: %q", l)
+		}
+	}
+}
+
+func TestLoggerHidesOnlyTheWholeLink(t *testing.T) {
+	var out bytes.Buffer
+	l := NewLogger(&out)
+	l.hideDir("/proc/7/fd/3", ImageDirLabel)
+	l.Printf("a /proc/7/fd/3 b /proc/7/fd/3/files.img c /proc/7/fd/31 d /proc/7/fd/3")
+	want := LogPrefix + "a <images dir> b <images dir>/files.img c /proc/7/fd/31 d <images dir>\n"
+	if out.String() != want {
+		t.Errorf("got %q, want %q", out.String(), want)
+	}
+}
+
+// A cancelled context (SIGINT/SIGTERM in `ovlfix hook`) stops the work;
+// Run says so, says what is left, and lets the dump stand.
+func TestRunInterrupted(t *testing.T) {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("interrupted by SIGTERM"))
+	fake := func(ctx context.Context, _ string, _ fixup.Options) (*fixup.Report, error) { return nil, ctx.Err() }
+	for _, tc := range []struct {
+		env  Env
+		want string
+	}{
+		{Env{Action: ActionPostDump, ImageDir: "/images", InitPID: 42}, "post-dump: interrupted by SIGTERM: the dump is left as CRIU wrote it; the dump goes on with it"},
+		{Env{Action: ActionPreDump, InitPID: os.Getpid(), CRIUPID: os.Getpid()}, "pre-dump: interrupted by SIGTERM: irmap-cache not written; the dump goes on without it"},
+	} {
+		var log bytes.Buffer
+		if err := Run(ctx, tc.env, Options{Log: &log, WorkDir: ".", LoadQuirks: noQuirks, fixupRun: fake}); err != nil {
+			t.Errorf("%s: %v, want nil (the dump stands)", tc.env.Action, err)
+		}
+		if !strings.Contains(log.String(), tc.want) || strings.Contains(log.String(), "cannot help") {
+			t.Errorf("%s: log lacks %q (or says cannot help):\n%s", tc.env.Action, tc.want, log.String())
+		}
 	}
 }

@@ -101,10 +101,42 @@ func (l *Loader) Load(ctx context.Context) (*Set, error) {
 	return s, nil
 }
 
+// ErrNoCache means LoadCached found no cache valid for this boot; the
+// error wrapping it says why (none, another boot, not ours, corrupt).
+var ErrNoCache = errors.New("no probe cache for this boot")
+
+// LoadCached returns the Set cached in dir/CacheFile when it is valid for
+// the running boot (the same checks as Load), and nothing else: it never
+// probes, never falls back to the version table and never writes. For
+// callers that must have no side effects, such as the CRIU hook while the
+// tasks are frozen. The error wraps ErrNoCache when there is no valid
+// cache; other errors are an unreadable boot id or release.
+func LoadCached(dir string) (*Set, error) {
+	b, err := currentBoot()
+	if err != nil {
+		return nil, err
+	}
+	if dir == "" {
+		dir = DefaultCacheDir
+	}
+	path := filepath.Join(dir, CacheFile)
+	s, why := readCache(path, b)
+	switch {
+	case s != nil:
+		return s, nil
+	case why == "":
+		return nil, fmt.Errorf("%w: %s does not exist", ErrNoCache, path)
+	}
+	return nil, fmt.Errorf("%w: %s is not used: %s", ErrNoCache, path, why)
+}
+
 // readCache returns the cached Set if it is valid for b, else nil and why
 // not ("" when there is no cache file).
+//
+// The open never blocks: O_NONBLOCK makes a FIFO planted at path open at
+// once (and fail the regular-file check) instead of waiting for a writer.
 func readCache(path string, b boot) (*Set, string) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ""
 	}

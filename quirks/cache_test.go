@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ovlfix/ovlfix/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 // countingLoader is a Loader on a fresh cache directory whose probe is a
@@ -218,5 +219,56 @@ func TestLoadRealProbeOnce(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Errorf("the probe child ran %d times for three loads, want 1", calls)
+	}
+}
+
+// LoadCached reads a valid cache and nothing else: without one it returns
+// ErrNoCache saying why, and leaves the directory exactly as it was.
+func TestLoadCachedIsReadOnly(t *testing.T) {
+	c := newCountingLoader(t)
+	if _, err := LoadCached(c.CacheDir); !errors.Is(err, ErrNoCache) || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("empty dir: %v, want ErrNoCache (does not exist)", err)
+	}
+	if ents, _ := os.ReadDir(c.CacheDir); len(ents) != 0 {
+		t.Fatalf("LoadCached wrote %v", ents)
+	}
+	probed := c.load(t) // writes the cache
+	got, err := LoadCached(c.CacheDir)
+	if err != nil || !got.ProbedAt.Equal(probed.ProbedAt) || !got.Probed {
+		t.Fatalf("LoadCached = %+v, %v; want the cached probe %+v", got, err, probed)
+	}
+	// A cache of another boot is not used, and not replaced.
+	e := readEntry(t, c.path())
+	e.Quirks.BootID = "another-boot"
+	raw, _ := json.Marshal(e)
+	if err := os.WriteFile(c.path(), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadCached(c.CacheDir); !errors.Is(err, ErrNoCache) || !strings.Contains(err.Error(), "another-boot") {
+		t.Errorf("stale cache: %v, want ErrNoCache naming the other boot", err)
+	}
+	if after, _ := os.ReadFile(c.path()); string(after) != string(raw) {
+		t.Error("LoadCached rewrote a stale cache")
+	}
+	if c.calls != 1 {
+		t.Errorf("probe ran %d times, want 1 (LoadCached never probes)", c.calls)
+	}
+}
+
+// A FIFO planted as the cache is rejected at once, not waited on.
+func TestCacheFIFODoesNotBlock(t *testing.T) {
+	dir := t.TempDir()
+	if err := unix.Mkfifo(filepath.Join(dir, CacheFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := LoadCached(dir); done <- err }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrNoCache) || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("FIFO cache: %v, want ErrNoCache (not a regular file)", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("LoadCached blocked on a FIFO cache file")
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+
+	"github.com/ovlfix/ovlfix/internal/quote"
 )
 
 // version is a kernel release's major.minor.
@@ -58,7 +60,7 @@ func Fallback(release string) *Set {
 	s := &Set{Kernel: release, FhandleType: -1}
 	v, ok := parseRelease(release)
 	if !ok {
-		s.Evidence = []string{fmt.Sprintf("version table: cannot read a version from release %q; assuming nothing (unverified)", release)}
+		s.Evidence = []string{fmt.Sprintf("version table: cannot read a version from release %s; assuming nothing (unverified)", quote.String(release))}
 		return s
 	}
 	s.FdPathOK = v.atLeast(4, 2)

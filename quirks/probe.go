@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ovlfix/ovlfix/internal/quote"
 )
 
 // envProbe carries the JSON probeRequest from Probe to the re-executed child.
@@ -68,7 +70,7 @@ func ProbeWith(ctx context.Context, exe string) (*Set, error) {
 	}
 	var s Set
 	if err := json.Unmarshal(stdout.Bytes(), &s); err != nil {
-		return nil, fmt.Errorf("quirks probe child output %q: %w", truncate(stdout.String(), 200), err)
+		return nil, fmt.Errorf("quirks probe child output %s: %w", quote.String(truncate(stdout.String(), 200)), err)
 	}
 	if !s.Probed {
 		return nil, fmt.Errorf("quirks probe child returned an unprobed set")
@@ -100,7 +102,7 @@ func MaybeRunProbeChild() {
 	os.Unsetenv(envProbe)
 	var req probeRequest
 	if err := json.Unmarshal([]byte(raw), &req); err != nil || req.Base == "" {
-		fmt.Fprintf(os.Stderr, "bad probe request %q: %v\n", raw, err)
+		fmt.Fprintf(os.Stderr, "bad probe request %s: %v\n", quote.String(raw), err)
 		os.Exit(2)
 	}
 	s, err := runProbeChild(req.Base)

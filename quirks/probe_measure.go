@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/mountns"
 	"golang.org/x/sys/unix"
 )
@@ -41,7 +42,7 @@ func measureFdPath(e *probeEnv, s *Set) {
 		if lerr != nil {
 			linkTxt = "unreadable: " + lerr.Error()
 		} else if link != f.path {
-			linkTxt = fmt.Sprintf("%q ≠ path", e.rel(link))
+			linkTxt = quote.String(e.rel(link)) + " ≠ path"
 		}
 		mnt := "unreadable"
 		if ierr == nil {

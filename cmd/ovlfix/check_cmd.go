@@ -4,10 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/quirks"
 	"github.com/spf13/cobra"
 )
@@ -65,6 +67,12 @@ func runCheck(cmd *cobra.Command, f checkFlags) error {
 		return err
 	}
 	started := time.Now()
+	if f.noCache {
+		stopStateOf(cmd.Context()).leave("nothing was written; the probe's mounts vanish with its namespace, and an empty %s directory may remain", quote.String(filepath.Join(os.TempDir(), "ovlfix-probe-*")))
+	} else {
+		stopStateOf(cmd.Context()).leave("%s is the previous cache or the complete new one, never a partial file; the probe's mounts vanish with its namespace, and an empty %s directory may remain",
+			quote.String(filepath.Join(f.cacheDir, quirks.CacheFile)), quote.String(filepath.Join(os.TempDir(), "ovlfix-probe-*")))
+	}
 	l := &quirks.Loader{CacheDir: f.cacheDir, NoCache: f.noCache}
 	s, err := l.Load(cmd.Context())
 	if err != nil {
@@ -87,19 +95,23 @@ func runCheck(cmd *cobra.Command, f checkFlags) error {
 	return writeCheckText(out, &rep)
 }
 
+// writeCheckText prints the set for people. The flags, values and meanings
+// are ovlfix's own; the kernel release, boot id, cache path and evidence
+// lines come from the cache file or the probe and are quoted
+// (internal/quote), so none can add a line.
 func writeCheckText(out io.Writer, rep *checkReport) error {
 	s := rep.Quirks
 	var b strings.Builder
-	fmt.Fprintf(&b, "kernel %s, boot %s\n", s.Kernel, s.BootID)
+	fmt.Fprintf(&b, "kernel %s, boot %s\n", quote.String(s.Kernel), quote.String(s.BootID))
 	switch {
 	case !s.Probed:
 		b.WriteString("source: the version table of kernel-quirks.md (NOT probed, unverified; see the first evidence line)\n")
 	case rep.Cached:
-		fmt.Fprintf(&b, "source: probe of %s, read from the cache %s\n", s.ProbedAt.Format(time.RFC3339), rep.CacheFile)
+		fmt.Fprintf(&b, "source: probe of %s, read from the cache %s\n", s.ProbedAt.Format(time.RFC3339), quote.String(rep.CacheFile))
 	default:
 		fmt.Fprintf(&b, "source: probe run now in a private mount namespace")
 		if rep.CacheFile != "" {
-			fmt.Fprintf(&b, " (cached in %s)", rep.CacheFile)
+			fmt.Fprintf(&b, " (cached in %s)", quote.String(rep.CacheFile))
 		}
 		b.WriteString("\n")
 	}
@@ -109,7 +121,7 @@ func writeCheckText(out io.Writer, rep *checkReport) error {
 	}
 	b.WriteString("\nevidence:\n")
 	for _, e := range s.Evidence {
-		fmt.Fprintf(&b, "  %s\n", e)
+		fmt.Fprintf(&b, "  %s\n", quote.String(e))
 	}
 	_, err := io.WriteString(out, b.String())
 	return err

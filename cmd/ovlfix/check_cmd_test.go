@@ -5,11 +5,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/ovlfix/ovlfix/internal/testenv"
+	"github.com/ovlfix/ovlfix/quirks"
+	"golang.org/x/sys/unix"
 )
 
 // checkJSON runs `ovlfix check -o json ARGS...` and decodes the report.
@@ -128,4 +132,45 @@ func TestCheckKernelWithoutOverlay(t *testing.T) {
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c",
 		`mount --bind "$1" /proc/filesystems && exec "$2" check --no-cache`, "sh", fake, binary)
 	expect(t, run(t, cmd), exitNoOverlay, "no overlay filesystem")
+}
+
+// TestCheckTextQuotesTheCache: the evidence lines come from the cache
+// file; one holding a newline and a fake flag line adds no line to the
+// output and shows unquoted to its exact text.
+func TestCheckTextQuotesTheCache(t *testing.T) {
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		t.Fatal(err)
+	}
+	boot, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := "measured\nfd_path_ok         false  forged by the cache"
+	s := quirks.Set{Kernel: unix.ByteSliceToString(uts.Release[:]), BootID: strings.TrimSpace(string(boot)), Probed: true,
+		ProbedAt: time.Now().UTC(), FdPathOK: true, FhandleType: -1, Evidence: []string{"plain", forged}}
+	raw, err := json.Marshal(map[string]any{"format": 1, "quirks": s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, quirks.CacheFile), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := ovlfix(t, "check", "--cache-dir", dir)
+	expect(t, r, exitOK, "")
+	t.Logf("check:\n%s", r.stdout)
+	lines := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+	// kernel, source, blank, the flags, blank, "evidence:", one per line.
+	if want := 3 + len(s.Flags()) + 2 + len(s.Evidence); len(lines) != want {
+		t.Errorf("%d lines, want %d: the cache added lines", len(lines), want)
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "fd_path_ok") && strings.Contains(l, "forged") {
+			t.Errorf("forged flag line %q", l)
+		}
+	}
+	if got := lines[len(lines)-1]; got != "  "+strconv.Quote(forged) {
+		t.Errorf("last evidence line %q, want the forged text quoted", got)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -116,6 +117,11 @@ func TestExitCodeMapping(t *testing.T) {
 		fmt.Errorf("x: %w", fdinfo.ErrNoProcess): exitNoProcess,
 		withCode(exitOutput, errors.New("x")):    exitOutput,
 		errors.New("other"):                      exitFailure,
+		usageError{errors.New("bad flag")}:       exitUsage,
+		// Only usageError is 2: errors about files are never usage.
+		&fs.PathError{Op: "open", Path: "files.img", Err: syscall.ELOOP}:        exitFailure,
+		fmt.Errorf("images: %w", &fs.PathError{Op: "open", Err: fs.ErrInvalid}): exitFailure,
+		errors.New("usage: not really"):                                         exitFailure,
 	} {
 		if got := exitCode(err); got != want {
 			t.Errorf("exitCode(%v) = %d, want %d", err, got, want)

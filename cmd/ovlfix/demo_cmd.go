@@ -3,14 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
 	"syscall"
 
 	"github.com/ovlfix/ovlfix/dump"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/internal/scenario"
 	"github.com/ovlfix/ovlfix/quirks"
 	"github.com/spf13/cobra"
@@ -43,11 +42,12 @@ a normal user it adds a user namespace (unprivileged overlay, Linux >= 5.11).`,
 			if f.output != "text" && f.output != "json" {
 				return usageError{fmt.Errorf("-o must be text or json, got %q", f.output)}
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			err := runDemo(ctx, cmd.OutOrStdout(), f)
-			if ctx.Err() != nil {
-				return withCode(exitInterrupted, errors.New("interrupted; everything was cleaned up"))
+			// Interrupted (main cancels the context), runDemo returns
+			// once its defers have removed everything; main then says so.
+			// What failed because the child was killed is no news then.
+			err := runDemo(cmd.Context(), cmd.OutOrStdout(), f)
+			if cerr := cmd.Context().Err(); err != nil && cerr != nil {
+				return cerr
 			}
 			return err
 		},
@@ -57,7 +57,16 @@ a normal user it adds a user namespace (unprivileged overlay, Linux >= 5.11).`,
 	return cmd
 }
 
+// runDemo cleans up after itself on every return, also when ctx is
+// cancelled; for a forced exit (a call that does not return after an
+// interrupt) it registers the same cleanup with main: kill the child (its
+// mounts vanish with its namespace) and remove the directories it made.
 func runDemo(ctx context.Context, out io.Writer, f demoFlags) error {
+	st := stopStateOf(ctx)
+	st.leave("everything the demo made was removed")
+	if f.dir != "" {
+		st.leave("everything the demo made was removed, but the images in %s may be incomplete", quote.String(f.dir))
+	}
 	if err := requireOverlay(); err != nil {
 		return err
 	}
@@ -66,6 +75,8 @@ func runDemo(ctx context.Context, out io.Writer, f demoFlags) error {
 		return err
 	}
 	defer os.Remove(base) // Stop removes it too; this covers a failed Start
+	unregister := st.atForcedExit(func() { os.Remove(base) })
+	defer unregister()
 	spec := scenario.Demo(base)
 	spec.UserNS = os.Geteuid() != 0
 	child, err := scenario.Start(ctx, spec)
@@ -76,8 +87,13 @@ func runDemo(ctx context.Context, out io.Writer, f demoFlags) error {
 		return err
 	}
 	defer child.Stop()
+	unregisterChild := st.atForcedExit(func() {
+		syscall.Kill(child.PID, syscall.SIGKILL)
+		os.Remove(base) // empty here: the child's tmpfs is in its own namespace
+	})
+	defer unregisterChild()
 	fmt.Fprintf(out, "demo: child pid %d holds files on the overlay at %s (mount %d, kernel %s)\n\n",
-		child.PID, child.Merged, child.MntID, child.Kernel)
+		child.PID, quote.String(child.Merged), child.MntID, quote.String(child.Kernel))
 
 	dir := f.dir
 	if dir == "" {
@@ -85,6 +101,8 @@ func runDemo(ctx context.Context, out io.Writer, f demoFlags) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
+		tmp := dir
+		defer st.atForcedExit(func() { os.RemoveAll(tmp) })()
 	} else if err := checkWritableDir(dir); err != nil {
 		return withCode(exitOutput, err)
 	}
@@ -114,7 +132,7 @@ func runDemo(ctx context.Context, out io.Writer, f demoFlags) error {
 	if err := rep.WriteText(out); err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "\n== images in %s\n", dir)
+	fmt.Fprintf(out, "\n== images in %s\n", quote.String(dir))
 	if err := printImages(out, dir); err != nil {
 		return err
 	}
@@ -130,7 +148,7 @@ func checkAgainstManifest(out io.Writer, rep *dump.Report, m *scenario.Manifest)
 		found := false
 		for _, o := range rep.Processes[0].Objects {
 			if matches(o, h) {
-				found = o.MntID == m.MntID && o.PathB64 == b64(h.Path)
+				found = o.MntID == m.MntID && o.PathB64 == quote.Base64(h.Path)
 				break
 			}
 		}
@@ -139,7 +157,7 @@ func checkAgainstManifest(out io.Writer, rep *dump.Report, m *scenario.Manifest)
 			status = "MISSING OR WRONG"
 			bad++
 		}
-		fmt.Fprintf(out, "  %-5s %-40q mount %d: %s\n", h.Kind, h.Path, m.MntID, status)
+		fmt.Fprintf(out, "  %-5s %-40s mount %d: %s\n", h.Kind, quote.Bytes(h.Path), m.MntID, status)
 	}
 	if bad > 0 {
 		return fmt.Errorf("%d of %d held objects were not reported with their overlay path and mount id", bad, len(m.Held))

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/ovlfix/ovlfix/dump"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/quirks"
 	"github.com/ovlfix/ovlfix/resolve"
 	"github.com/spf13/cobra"
@@ -55,6 +56,7 @@ mountpoints-<n>.img (plus ovlfix-report.json) into that directory.`,
 }
 
 func runDump(ctx context.Context, out io.Writer, pid int, f dumpFlags) error {
+	st := stopStateOf(ctx)
 	if err := requireOverlay(); err != nil {
 		return err
 	}
@@ -73,10 +75,13 @@ func runDump(ctx context.Context, out io.Writer, pid int, f dumpFlags) error {
 	}
 	var ids map[*resolve.Result]uint32
 	if f.dir != "" {
+		dir := quote.String(f.dir)
+		st.leave("the images directory %s may hold some of the images, each one whole (written by rename), but not all of them: do not restore from it", dir)
 		ids, err = d.WriteImages(f.dir)
 		if err != nil {
 			return withCode(exitOutput, err)
 		}
+		st.leave("the images in %s are complete; %s may be missing", dir, dump.ReportFile)
 	}
 	rep := d.Report(ids)
 	rep.Images = f.dir
@@ -84,6 +89,9 @@ func runDump(ctx context.Context, out io.Writer, pid int, f dumpFlags) error {
 		if err := dump.WriteReportFile(f.dir, rep); err != nil {
 			return withCode(exitOutput, err)
 		}
+		st.leave("the images and %s in %s are complete; the report on stdout may be cut short", dump.ReportFile, quote.String(f.dir))
+	} else {
+		st.leave("nothing was written; the report on stdout may be cut short")
 	}
 	if f.output == "json" {
 		err = rep.WriteJSON(out)

@@ -19,7 +19,12 @@ const (
 	exitNoOverlay    = 7 // the kernel has no overlay filesystem
 	exitUnresolved   = 8 // `dump --strict`: some object could not be resolved
 	exitUnrepairable = 9 // `fixup`: the dump is wrong and cannot be repaired
-	exitInterrupted  = 130
+	// exitBadImageFile: an image or cache file is not a regular file or
+	// exceeds its size cap (a FIFO, a symlink, a device). Reserved in
+	// docs/cli.md; mapped from proto's sentinel for it once that exists.
+	exitBadImageFile = 10
+	exitInterrupted  = 130 // SIGINT (128+2), interrupt.go
+	exitTerminated   = 143 // SIGTERM (128+15), interrupt.go
 )
 
 // codedError carries an exit code through cobra.
@@ -57,7 +62,8 @@ func exitCode(err error) int {
 	return exitFailure
 }
 
-// usageError marks command-line mistakes.
+// usageError marks command-line mistakes. It is the only way to exit 2:
+// an error about the images, the target or the system is never usage.
 type usageError struct{ error }
 
 func isUsage(err error) bool {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/fixup"
+	"github.com/ovlfix/ovlfix/internal/quote"
+	"github.com/ovlfix/ovlfix/proto"
 	"github.com/ovlfix/ovlfix/quirks"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -78,6 +80,11 @@ func runFixup(ctx context.Context, out, errw io.Writer, f fixupFlags) error {
 	q, err := quirks.Load(ctx, quirks.DefaultCacheDir)
 	if err != nil {
 		return err
+	}
+	if f.dryRun {
+		stopStateOf(ctx).leave("nothing was written (dry run)")
+	} else {
+		stopStateOf(ctx).leave("%s in %s is as it was or the complete repair, never a partial file (the repair replaces it by one rename, after the original is kept as %s); %s may be missing or older", proto.FilesImg, quote.String(f.dir), fixup.BackupFile, fixup.ReportFile)
 	}
 	opts := fixup.Options{RootPID: f.pid, DryRun: f.dryRun, Quirks: q}
 	if f.verbose {

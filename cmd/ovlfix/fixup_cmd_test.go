@@ -186,3 +186,26 @@ func copyDir(t *testing.T, src string) string {
 	}
 	return dir
 }
+
+// A files.img that is not a regular file is an error about the images, not
+// a usage error: never exit 2 (docs/cli.md reserves 10 for it). The hook
+// lets the dump stand.
+func TestBadImageFileIsNotUsage(t *testing.T) {
+	dir := copyDir(t, filepath.Join("..", "..", "testdata", "criu", "basic"))
+	img := filepath.Join(dir, proto.FilesImg)
+	os.Remove(img)
+	if err := os.Symlink("/etc/hostname", img); err != nil {
+		t.Fatal(err)
+	}
+	r := ovlfix(t, "fixup", "-D", dir, "--pid", strconv.Itoa(os.Getpid()), "--dry-run")
+	t.Logf("fixup: exit %d, stderr %q", r.code, r.stderr)
+	if r.code == exitOK || r.code == exitUsage || !strings.Contains(r.stderr, "files.img") {
+		t.Errorf("symlinked files.img: exit %d, stderr %q; want a non-usage error naming files.img", r.code, r.stderr)
+	}
+	if fi, err := os.Lstat(img); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("files.img changed: %v %v", fi, err)
+	}
+	criu := startCRIUStandIn(t, t.TempDir(), dir)
+	h := runHookAs(t, criu.workDir, map[string]string{"CRTOOLS_SCRIPT_ACTION": "post-dump", "CRTOOLS_INIT_PID": strconv.Itoa(criu.pid), "CRTOOLS_IMAGE_DIR": criu.imageDir})
+	expect(t, h, exitOK, "cannot help, the dump is left as CRIU wrote it")
+}

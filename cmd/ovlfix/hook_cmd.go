@@ -4,11 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"path/filepath"
-	"syscall"
 
 	"github.com/ovlfix/ovlfix/hook"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/spf13/cobra"
 )
 
@@ -46,7 +45,8 @@ It reads CRTOOLS_SCRIPT_ACTION, CRTOOLS_IMAGE_DIR and CRTOOLS_INIT_PID and logs 
   other      nothing
 
 It exits 0 unless the dump is wrong and cannot be repaired (then CRIU fails the dump and
-resumes the tasks); without CRTOOLS_SCRIPT_ACTION it exits 2. Details: docs/hook.md.`,
+resumes the tasks), also when SIGINT or SIGTERM stops it (the images are then whole files,
+CRIU's or the complete repair); without CRTOOLS_SCRIPT_ACTION it exits 2. Details: docs/hook.md.`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 0 {
 				return usageError{fmt.Errorf("hook takes no arguments (CRIU passes none), got %q", args)}
@@ -62,6 +62,8 @@ resumes the tasks); without CRTOOLS_SCRIPT_ACTION it exits 2. Details: docs/hook
 func runHook(cmd *cobra.Command) error {
 	stderr := cmd.ErrOrStderr()
 	log := hook.NewLogger(stderr)
+	st := stopStateOf(cmd.Context())
+	st.leave("nothing was done; the dump goes on")
 	env, err := hook.ParseEnv(os.LookupEnv)
 	switch {
 	case errors.Is(err, hook.ErrNotCRIU):
@@ -70,14 +72,18 @@ func runHook(cmd *cobra.Command) error {
 	case err != nil:
 		// CRIU always sets these; without them ovlfix cannot help, and a
 		// hook that cannot help must not fail the dump.
-		log.Printf("%s: cannot help: %v", env.Action, err)
+		action := "hook" // CRTOOLS_SCRIPT_ACTION is empty
+		if env.Acts() {
+			action = env.Action
+		}
+		log.Printf("%s: cannot help: %s", action, quote.Error(err))
 		return nil
 	case !env.Acts():
 		return nil
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := hook.Run(ctx, env, hook.Options{Log: stderr}); err != nil {
+	st.leave("%s", hook.LeftIfStopped(env.Action))
+	// main cancels the context on SIGINT/SIGTERM (interrupt.go).
+	if err := hook.Run(cmd.Context(), env, hook.Options{Log: stderr}); err != nil {
 		// Logged by hook.Run; a non-zero exit makes CRIU fail the dump.
 		return withCode(exitFailure, loggedError{err})
 	}

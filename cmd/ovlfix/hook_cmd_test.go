@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/internal/scenario"
 	"github.com/ovlfix/ovlfix/internal/testenv"
 	"github.com/ovlfix/ovlfix/proto"
@@ -80,10 +81,10 @@ func TestHookEnvironment(t *testing.T) {
 		vars map[string]string
 		has  string
 	}{
-		{map[string]string{"CRTOOLS_SCRIPT_ACTION": "pre-dump", "CRTOOLS_INIT_PID": "abc"}, `ovlfix-hook: pre-dump: cannot help: bad action-script environment: CRTOOLS_INIT_PID="abc" is not a process id`},
+		{map[string]string{"CRTOOLS_SCRIPT_ACTION": "pre-dump", "CRTOOLS_INIT_PID": "abc"}, `ovlfix-hook: pre-dump: cannot help: ` + quote.String(`bad action-script environment: CRTOOLS_INIT_PID="abc" is not a process id`)},
 		{map[string]string{"CRTOOLS_SCRIPT_ACTION": "pre-dump"}, "CRTOOLS_INIT_PID is not set for pre-dump"},
 		{map[string]string{"CRTOOLS_SCRIPT_ACTION": "post-dump", "CRTOOLS_INIT_PID": "1"}, "CRTOOLS_IMAGE_DIR is not set for post-dump"},
-		{map[string]string{"CRTOOLS_SCRIPT_ACTION": "post-dump", "CRTOOLS_INIT_PID": "1", "CRTOOLS_IMAGE_DIR": "images"}, `CRTOOLS_IMAGE_DIR="images" is not an absolute path`},
+		{map[string]string{"CRTOOLS_SCRIPT_ACTION": "post-dump", "CRTOOLS_INIT_PID": "1", "CRTOOLS_IMAGE_DIR": "images"}, `CRTOOLS_IMAGE_DIR=\"images\" is not an absolute path`},
 	} {
 		expect(t, runHookAs(t, dir, tc.vars), exitOK, tc.has)
 	}
@@ -109,6 +110,14 @@ func TestHookPostDumpCannotHelp(t *testing.T) {
 	criu := startCRIUStandIn(t, work, work)
 	r := runHookAs(t, work, map[string]string{"CRTOOLS_SCRIPT_ACTION": "post-dump", "CRTOOLS_INIT_PID": fmt.Sprint(criu.pid), "CRTOOLS_IMAGE_DIR": criu.imageDir})
 	expect(t, r, exitOK, "ovlfix-hook: post-dump: cannot help, the dump is left as CRIU wrote it")
+	// CRTOOLS_IMAGE_DIR is a /proc/<pid>/fd/3 link: named once with its
+	// target, then as <images dir>, never shown as a directory name.
+	if strings.Contains(r.stderr, criu.imageDir+"/") || strings.Contains(r.stderr, criu.imageDir+":") {
+		t.Errorf("the log shows %s as a directory name:\n%s", criu.imageDir, r.stderr)
+	}
+	if want := fmt.Sprintf("<images dir> is fd 3 of CRIU (pid %d), open on the directory CRIU calls %q", criu.pid, work); !strings.Contains(r.stderr, want) {
+		t.Errorf("log lacks %q:\n%s", want, r.stderr)
+	}
 	assertEmptyDir(t, work)
 }
 
@@ -285,7 +294,7 @@ func TestHookPreDumpWrongWorkDir(t *testing.T) {
 	criuWork, hookCwd := t.TempDir(), t.TempDir()
 	criu := startCRIUStandIn(t, criuWork, criuWork)
 	r := runHookAs(t, hookCwd, map[string]string{"CRTOOLS_SCRIPT_ACTION": "pre-dump", "CRTOOLS_INIT_PID": fmt.Sprint(c.PID), "CRTOOLS_IMAGE_DIR": criu.imageDir})
-	expect(t, r, exitOK, fmt.Sprintf("cannot help, irmap-cache not written: work dir: this hook's cwd is not the cwd of CRIU (pid %d)", criu.pid))
+	expect(t, r, exitOK, fmt.Sprintf(`cannot help, irmap-cache not written: "work dir: this hook's cwd is not the cwd of CRIU (pid %d)`, criu.pid))
 	assertEmptyDir(t, hookCwd)
 	assertEmptyDir(t, criuWork)
 }

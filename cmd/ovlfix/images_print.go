@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/proto"
 )
 
@@ -53,7 +54,8 @@ func printImages(out io.Writer, dir string) error {
 	return nil
 }
 
-// describeImage decodes the image types dump writes into one line per entry.
+// describeImage decodes the image types dump writes into one line per
+// entry; names, sources and mountpoints are quoted (internal/quote).
 func describeImage(r io.Reader, name string) ([]string, error) {
 	var lines []string
 	switch {
@@ -69,7 +71,7 @@ func describeImage(r io.Reader, name string) ([]string, error) {
 				continue
 			}
 			lines = append(lines, fmt.Sprintf("id %-3d REG  mnt_id %-4d flags %#o pos %d mode %#o name %s",
-				e.GetId(), reg.GetMntId(), reg.GetFlags(), reg.GetPos(), reg.GetMode(), quoteName(reg.GetName())))
+				e.GetId(), reg.GetMntId(), reg.GetFlags(), reg.GetPos(), reg.GetMode(), quote.String(reg.GetName())))
 		}
 	case strings.HasPrefix(name, "fdinfo-"):
 		es, err := proto.ReadFdinfo(r, name)
@@ -85,19 +87,10 @@ func describeImage(r io.Reader, name string) ([]string, error) {
 			return nil, err
 		}
 		for _, e := range es {
-			lines = append(lines, fmt.Sprintf("mnt_id %-4d parent %-4d fstype %-2d %s on %s", e.GetMntId(), e.GetParentMntId(), e.GetFstype(), e.GetSource(), e.GetMountpoint()))
+			lines = append(lines, fmt.Sprintf("mnt_id %-4d parent %-4d fstype %-2d %s on %s", e.GetMntId(), e.GetParentMntId(), e.GetFstype(), quote.String(e.GetSource()), quote.String(e.GetMountpoint())))
 		}
 	default:
 		return nil, errors.New("not an image ovlfix writes")
 	}
 	return lines, nil
-}
-
-// quoteName shows a file name plainly if printable, else Go-quoted.
-func quoteName(s string) string {
-	q := fmt.Sprintf("%q", s)
-	if q[1:len(q)-1] == s {
-		return s
-	}
-	return q
 }

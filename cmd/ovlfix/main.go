@@ -4,8 +4,9 @@
 package main
 
 import (
-	"fmt"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/ovlfix/ovlfix/internal/scenario"
 	"github.com/ovlfix/ovlfix/quirks"
@@ -15,13 +16,14 @@ func main() {
 	// `ovlfix demo` re-executes this binary as its child process.
 	scenario.MaybeRunChild()
 	quirks.MaybeRunProbeChild() // `ovlfix check` and the resolver's probe
+	// From here on SIGINT and SIGTERM are main's (interrupt.go).
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	cmd := newRootCmd()
-	if isHookProgram(os.Args[0]) { // CRIU's action-script: `ovlfix-hook`, no arguments
+	asHook := isHookProgram(os.Args[0])
+	if asHook { // CRIU's action-script: `ovlfix-hook`, no arguments
 		cmd.SetArgs(append([]string{"hook"}, os.Args[1:]...))
 	}
-	err := cmd.Execute()
-	if err != nil && !isLogged(err) {
-		fmt.Fprintf(os.Stderr, "ovlfix: %v\n", err)
-	}
-	os.Exit(exitCode(err))
+	asHook = asHook || len(os.Args) > 1 && os.Args[1] == "hook"
+	os.Exit(execute(cmd, newStopState(asHook), sigs, interruptGrace, os.Stderr))
 }
