@@ -28,6 +28,9 @@ type Options struct {
 	// probe showing 4.2+ fd behaviour, fds are accepted on their mountinfo
 	// entry without a stat each. nil: every object is confirmed by stat.
 	Quirks *quirks.Set
+	// WatchBudget bounds the watch resolution of each process (zero:
+	// resolve's defaults).
+	WatchBudget resolve.WatchBudget
 }
 
 // Dump is the outcome of one run.
@@ -58,7 +61,8 @@ type Namespace struct {
 func Run(pid int, opts Options) (*Dump, error) { return RunContext(context.Background(), pid, opts) }
 
 // RunContext scans pid (and its tree with opts.Tree), resolves everything
-// through one resolve.Session and returns the result. Errors wrap fdinfo.ErrNoProcess, ErrPermission or
+// through one resolve.Session and returns the result; ctx stops the
+// watch walks. Errors wrap fdinfo.ErrNoProcess, ErrPermission or
 // ErrExited where that is the cause.
 func RunContext(ctx context.Context, pid int, opts Options) (*Dump, error) {
 	s := opts.Scanner
@@ -76,7 +80,7 @@ func RunContext(ctx context.Context, pid int, opts Options) (*Dump, error) {
 	if err != nil {
 		return nil, err
 	}
-	sess, err := resolve.NewSession(resolve.SessionOptions{TrustFdLinks: opts.Quirks.TrustFdLinks()})
+	sess, err := resolve.NewSession(resolve.SessionOptions{TrustFdLinks: opts.Quirks.TrustFdLinks(), WatchBudget: opts.WatchBudget})
 	if err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/mountns"
@@ -31,22 +32,23 @@ type SkippedWatch struct {
 
 // overlayWatches scans the tree of pid and resolves every inode watch on an
 // overlay mount through one resolve.Session (package resolve: hints,
-// handle, layer walk, merged walk; every answer confirmed by stat inside
-// the task's root). Watches on other filesystems are not counted: CRIU
-// opens their handles itself.
-func overlayWatches(ctx context.Context, pid int, scanner fdinfo.Scanner) (found []FoundWatch, skipped []SkippedWatch, err error) {
-	procs, err := scanner.ScanTree(pid)
+// handle, layer walk, merged walk, within budget per process; every
+// answer confirmed by stat inside the task's root). Watches on other
+// filesystems are not counted: CRIU opens their handles itself. notes
+// say what a process's watches cost when a budget ran out.
+func overlayWatches(ctx context.Context, pid int, opts SeedOptions) (found []FoundWatch, skipped []SkippedWatch, notes []string, err error) {
+	procs, err := opts.Scanner.ScanTree(pid)
 	if err != nil {
-		return nil, nil, fmt.Errorf("scan the tree of pid %d: %w", pid, err)
+		return nil, nil, nil, fmt.Errorf("scan the tree of pid %d: %w", pid, err)
 	}
-	sess, err := resolve.NewSession(resolve.SessionOptions{})
+	sess, err := resolve.NewSession(resolve.SessionOptions{WatchBudget: opts.WatchBudget})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	defer sess.Close()
 	for _, p := range procs {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		objs := watchSubset(p.Objects)
 		if objs == nil {
@@ -57,7 +59,11 @@ func overlayWatches(ctx context.Context, pid int, scanner fdinfo.Scanner) (found
 			if errors.Is(err, fdinfo.ErrExited) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
 				continue // a task of the tree exited: CRIU will not dump it
 			}
-			return nil, nil, fmt.Errorf("pid %d: %w", p.TGID, err)
+			return nil, nil, nil, fmt.Errorf("pid %d: %w", p.TGID, err)
+		}
+		if w := rp.Watches; w.Exhausted != "" {
+			notes = append(notes, fmt.Sprintf("pid %d: the %s budget of watch resolution ran out (%d directory entries read in %v): the overlay watches it left unresolved get no entry (CRIU handles them as it does without ovlfix)",
+				p.TGID, w.Exhausted, w.Entries, w.Time.Round(time.Millisecond)))
 		}
 		for _, r := range rp.Results {
 			o := r.Object
@@ -78,7 +84,7 @@ func overlayWatches(ctx context.Context, pid int, scanner fdinfo.Scanner) (found
 				Entry: IrmapEntry{Dev: o.Watch.Sdev, Ino: o.Watch.Ino, Path: string(r.Path)}})
 		}
 	}
-	return found, skipped, nil
+	return found, skipped, notes, nil
 }
 
 // watchSubset returns the objects ResolveAll needs for the watches of one

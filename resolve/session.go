@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
@@ -14,8 +15,8 @@ import (
 // the pre-dump hook) turns a scanned process into results: the mount
 // table of each mount namespace met (read once each), ovlfix's own root
 // and mount table (the host view: which overlays are the runtime's, where
-// their layers are, Layers) and whether fd links are trusted. Not safe
-// for concurrent use.
+// their layers are, Layers), whether fd links are trusted, and the
+// budget of watch resolution per process. Not safe for concurrent use.
 type Session struct {
 	opts   SessionOptions
 	tables *mountns.Tables
@@ -23,12 +24,14 @@ type Session struct {
 }
 
 // SessionOptions tune a Session. The zero value confirms every object by
-// stat.
+// stat and uses the default watch budget.
 type SessionOptions struct {
 	// TrustFdLinks: a probe of this kernel showed 4.2+ fd behaviour
 	// (quirks.Set.TrustFdLinks), so fds are accepted on their mountinfo
 	// entry without a stat each (Resolver.TrustFdLinks).
 	TrustFdLinks bool
+	// WatchBudget bounds the watch resolution of each process.
+	WatchBudget WatchBudget
 	// HostOpened, when set, is told every path opened through ovlfix's
 	// own root (HostView.Opened).
 	HostOpened func(path string)
@@ -61,15 +64,19 @@ type Resolved struct {
 	// Namespace that namespace's inode (/proc/<pid>/ns/mnt).
 	Table     *mountns.Table
 	Namespace uint64
+	// Watches is what resolving its watches cost.
+	Watches WatchSpend
 }
 
 // Resolve resolves objs, a scan of live process pid (fdinfo.Scanner; a
 // subset in scan order will do), against its mount namespace and inside
 // its root: layer directories from the view Layers decides, the mount ids
 // of its fds checked against the unique ids where the kernel has them
-// (CheckMountIdentity). When ctx is done before it starts, the error
-// wraps ctx.Err(). Errors name pid; an exited pid satisfies
-// errors.Is(err, fs.ErrNotExist).
+// (CheckMountIdentity), its watches within the session's WatchBudget.
+// ctx stops the walks of watch resolution (checked every few thousand
+// directory entries); then, or when ctx is done before, the error wraps
+// ctx.Err() and no results are returned. Errors name pid; an exited pid
+// satisfies errors.Is(err, fs.ErrNotExist).
 func (s *Session) Resolve(ctx context.Context, pid int, objs []fdinfo.Object) (*Resolved, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("pid %d: %w", pid, err)
@@ -85,7 +92,13 @@ func (s *Session) Resolve(ctx context.Context, pid int, objs []fdinfo.Object) (*
 	defer root.Close()
 	layers := NewLayers(root, &s.host)
 	defer layers.Close()
-	r := &Resolver{Table: table, Root: root, Layers: layers, TrustFdLinks: s.opts.TrustFdLinks}
+	r := &Resolver{Table: table, Root: root, Layers: layers, TrustFdLinks: s.opts.TrustFdLinks,
+		meter: newWatchMeter(ctx, s.opts.WatchBudget)}
 	r.Identity = r.CheckMountIdentity(pid, objs)
-	return &Resolved{Results: r.ResolveAll(objs), Table: table, Namespace: ns}, nil
+	out := &Resolved{Results: r.ResolveAll(objs), Table: table, Namespace: ns, Watches: r.meter.spend()}
+	var ce cancelError
+	if err := r.meter.walkStop(); errors.As(err, &ce) {
+		return nil, fmt.Errorf("pid %d: watch resolution stopped: %w", pid, ce.err)
+	}
+	return out, nil
 }

@@ -35,7 +35,8 @@ import (
 // is opened through the layer's own mountns.Root (RESOLVE_IN_ROOT,
 // O_NOFOLLOW): nothing planted in a layer leads outside it. Directories
 // on another mount than the layer's root are not entered (overlay does
-// not cross mounts inside a layer).
+// not cross mounts inside a layer). The walk reads at most WalkLimit
+// entries and stops when the process's watch budget is spent.
 func (s *watchSearch) byLayers() bool {
 	var ov *mountns.Mount
 	for _, m := range s.mounts {
@@ -70,7 +71,7 @@ func (s *watchSearch) byLayers() bool {
 		}
 		if err != nil {
 			s.clue("layers: %s %q: %v", ly.hit.Layer, ly.hit.Dir, err)
-			if _, spent := err.(walkLimitError); spent {
+			if stopsWalks(err) {
 				return false
 			}
 		}
@@ -111,6 +112,10 @@ func (s *watchSearch) walkLayer(ly openLayer, inos []uint64, budget *int) (bool,
 		_, _ = eachDirent(int(f.Fd()), buf, func(d direntry) bool {
 			if *budget--; *budget < 0 {
 				walkErr = walkLimitError{}
+				return true
+			}
+			if err := s.r.meter.entry(); err != nil {
+				walkErr = err
 				return true
 			}
 			if matchesAny(d.ino, inos) {
