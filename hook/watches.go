@@ -59,7 +59,7 @@ func overlayWatches(ctx context.Context, pid int, opts SeedOptions) (found []Fou
 			if errors.Is(err, fdinfo.ErrExited) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
 				continue // a task of the tree exited: CRIU will not dump it
 			}
-			return nil, nil, nil, fmt.Errorf("pid %d: %w", p.TGID, err)
+			return nil, nil, nil, err // names the pid
 		}
 		if w := rp.Watches; w.Exhausted != "" {
 			notes = append(notes, fmt.Sprintf("pid %d: the %s budget of watch resolution ran out (%d directory entries read in %v): the overlay watches it left unresolved get no entry (CRIU handles them as it does without ovlfix)",

@@ -60,7 +60,8 @@ type HostView struct {
 	// Opened, when set, is called with every path opened through Root (a
 	// mountpoint confirmed, a layer directory, a path inside one), as
 	// "/<layer dir>/<rel>": an audit of the host paths ovlfix touched on a
-	// target's behalf. Tests assert on it.
+	// target's behalf. Tests assert on it. It is called from whichever
+	// goroutine uses the Layers.
 	Opened func(path string)
 }
 

@@ -73,9 +73,9 @@ type Resolved struct {
 // its root: layer directories from the view Layers decides, the mount ids
 // of its fds checked against the unique ids where the kernel has them
 // (CheckMountIdentity), its watches within the session's WatchBudget.
-// ctx stops the walks of watch resolution (checked every few thousand
-// directory entries); then, or when ctx is done before, the error wraps
-// ctx.Err() and no results are returned. Errors name pid; an exited pid
+// ctx stops the walks of watch resolution (checked before each watch and
+// every 1,024 directory entries); then, or when ctx is done before, the
+// error wraps ctx.Err() and no results are returned. Errors name pid; an exited pid
 // satisfies errors.Is(err, fs.ErrNotExist).
 func (s *Session) Resolve(ctx context.Context, pid int, objs []fdinfo.Object) (*Resolved, error) {
 	if err := ctx.Err(); err != nil {

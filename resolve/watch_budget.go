@@ -9,19 +9,21 @@ import (
 
 // Defaults of WatchBudget.
 //
-// Why these: the layer walk reads 2–3 M directory entries/s here from a
-// warm cache and the merged walk ~2 M/s (a 20,000-file tree in 7.5 and
-// 9.4 ms, BenchmarkWatch, AMD EPYC, Linux 6.18), so 1,000,000 entries are
-// about half a second of walking: five full walks at DefaultWalkLimit, or
-// a watch on a deleted file (both walks read the whole tree) in a
-// 20,000-file tree 25 times. The 2 s of wall time bound what the entry
-// count does not see: a cold cache, a slow or remote layer filesystem,
-// and the merged walk that must stat every entry (layers on several
-// filesystems without xino, 6× slower). CRIU waits for the pre-dump hook
-// while the container runs on; a few seconds per process is what a
-// checkpoint can afford, while the per-user inotify limit allows ~190,000
-// watches, each of which may need a walk of the whole tree (1,000 watches
-// on deleted files in that tree: 17 s here without a budget).
+// Why these: here (AMD EPYC, Linux 6.18, 2 shared cores) the layer walk
+// reads ~2.7 M directory entries/s from a warm cache and the merged walk
+// ~2 M/s (a 20,000-file tree in 7.5 and 9.4 ms, BenchmarkWatch), ~1 M/s
+// when every directory is merged (whiteouts in the upper layer), so
+// 1,000,000 entries are 0.4–1 s of walking: five full walks at
+// DefaultWalkLimit, or 24 watches on deleted files in a 20,000-file tree
+// (each reads the whole tree twice). The 2 s of wall time bound what the
+// entry count does not see: a cold cache, a slow or remote layer
+// filesystem, the merged walk that must stat every entry (layers on
+// several filesystems without xino, 6× slower). CRIU waits for the
+// pre-dump hook; a few seconds per process is what a checkpoint can
+// afford, while the per-user inotify limit allows ~190,000 watches, each
+// of which may need a walk of the whole tree (1,000 watches on deleted
+// files in that tree: 42 s here without a budget, TestWatchBudgetDeletedFiles
+// on the code before the budget).
 const (
 	DefaultWatchBudgetEntries = 1_000_000
 	DefaultWatchBudgetTime    = 2 * time.Second

@@ -68,14 +68,13 @@ func treeWithDeleted(t *testing.T, dirs, files, n int) *liveProc {
 
 // TestWatchBudgetDeletedFiles: 1,000 watches on files unlinked after
 // watching (held open), in a lower tree of 20,000 files on a real
-// overlay. Each one's
-// walks read the whole tree twice (layers, then the merged tree), ~40,000
-// entries, 40 M in all without a budget (17 s here). With the default
-// budget the entries read stop at DefaultWatchBudgetEntries, resolution
-// ends well within the default time budget, and every watch is
-// unresolved: as deleted (no route finds it) while the budget lasted,
-// then with a reason naming the budget. The guard (5× the time budget)
-// fails a resolver without a budget.
+// overlay. Each one's walks read the whole tree twice (layers, then the
+// merged tree), ~40,000 entries, 40 M in all without a budget (42 s
+// here). With the default budget the entries read stop at
+// DefaultWatchBudgetEntries, resolution ends well within the default time
+// budget, and every watch is unresolved: as deleted (no route finds it)
+// while the budget lasted, then with a reason naming the budget. The
+// guard (5× the time budget) fails a resolver without a budget.
 func TestWatchBudgetDeletedFiles(t *testing.T) {
 	const n = 1000
 	lp := treeWithDeleted(t, 20, 100, n)
