@@ -14,6 +14,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/mountns"
 	"golang.org/x/sys/unix"
 )
 
@@ -170,4 +171,33 @@ func hasNote(evidence []string, sub string) bool {
 		}
 	}
 	return false
+}
+
+// TestLayersStaleHostTableNotTrusted: ovlfix's mount table is read once
+// per session, and a superblock's major:minor is reused once it is
+// unmounted, so the table may list an overlay with the target's
+// major:minor that our namespace no longer has. Played here by a host
+// view whose table is the target's own (real kernel text naming the
+// target's overlay, which our root does not show at that mountpoint):
+// the mountpoint's fstat in our root does not confirm the superblock, so
+// no layer is opened from either view, and only the mountpoint was
+// looked at through our root.
+func TestLayersStaleHostTableNotTrusted(t *testing.T) {
+	lp := startLive(t, func(base string) scenario.Spec {
+		return scenario.Spec{Base: base, Steps: watchFiles(".", "")}
+	})
+	var rec hostOpens
+	own := ownView(t, rec.add)
+	stale := &HostView{Root: own.Root, Table: lp.r.Table, Opened: rec.add}
+	layers := NewLayers(lp.r.Root.(*mountns.Root), stale)
+	defer layers.Close()
+	m := lp.r.Table.ByID(lp.mountID(t, "main"))
+	h := lp.held(t, "lower-only")
+	_, ok, notes := layers.Find(m, "/lower-only.txt", h.Dev, h.Ino)
+	if ok || len(notes) != 1 || !strings.Contains(notes[0], "not looked up") || !strings.Contains(notes[0], "no longer shows it") {
+		t.Errorf("Find: ok %v, notes %q; want nothing looked up, the superblock not confirmed", ok, notes)
+	}
+	if got := rec.list(); len(got) != 1 || got[0] != m.Mountpoint {
+		t.Errorf("opened through our root: %q, want only the mountpoint %q", got, m.Mountpoint)
+	}
 }
