@@ -6,6 +6,7 @@
 package dump
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -27,6 +28,9 @@ type Options struct {
 	// probe showing 4.2+ fd behaviour, fds are accepted on their mountinfo
 	// entry without a stat each. nil: every object is confirmed by stat.
 	Quirks *quirks.Set
+	// WatchBudget bounds the watch resolution of each process (zero:
+	// resolve's defaults).
+	WatchBudget resolve.WatchBudget
 }
 
 // Dump is the outcome of one run.
@@ -53,10 +57,14 @@ type Namespace struct {
 	Table *mountns.Table
 }
 
-// Run scans pid (and its tree with opts.Tree), resolves everything and
-// returns the result. Errors wrap fdinfo.ErrNoProcess, ErrPermission or
+// Run is RunContext without a context.
+func Run(pid int, opts Options) (*Dump, error) { return RunContext(context.Background(), pid, opts) }
+
+// RunContext scans pid (and its tree with opts.Tree), resolves everything
+// through one resolve.Session and returns the result; ctx stops the
+// watch walks. Errors wrap fdinfo.ErrNoProcess, ErrPermission or
 // ErrExited where that is the cause.
-func Run(pid int, opts Options) (*Dump, error) {
+func RunContext(ctx context.Context, pid int, opts Options) (*Dump, error) {
 	s := opts.Scanner
 	var procs []*fdinfo.Process
 	var err error
@@ -72,45 +80,33 @@ func Run(pid int, opts Options) (*Dump, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Dump{RootPID: pid}
-	tables := mountns.NewTables()
-	// Our own root, for layer directories named in the host's namespace
-	// (container runtimes mount overlays there).
-	host, err := mountns.OpenRootPath("/")
+	sess, err := resolve.NewSession(resolve.SessionOptions{TrustFdLinks: opts.Quirks.TrustFdLinks(), WatchBudget: opts.WatchBudget})
 	if err != nil {
 		return nil, err
 	}
-	defer host.Close()
+	defer sess.Close()
+	d := &Dump{RootPID: pid}
 	for _, fp := range procs {
-		ns, err := d.namespaceOf(fp.TGID, tables)
-		if err != nil {
-			return nil, err
-		}
-		res, err := resolve.ResolveProcess(fp.TGID, ns.Table, host, opts.Quirks.TrustFdLinks(), fp.Objects)
+		r, err := sess.Resolve(ctx, fp.TGID, fp.Objects)
 		if err != nil {
 			return nil, classify(err)
 		}
-		d.Processes = append(d.Processes, &Process{Process: fp, Namespace: ns, Results: res})
+		d.Processes = append(d.Processes, &Process{Process: fp, Namespace: d.namespace(r), Results: r.Results})
 	}
 	return d, nil
 }
 
-// namespaceOf returns pid's mount namespace, numbering a new one.
-func (d *Dump) namespaceOf(pid int, tables *mountns.Tables) (*Namespace, error) {
-	t, ino, fresh, err := tables.For(pid)
-	if err != nil {
-		return nil, fmt.Errorf("pid %d: %w", pid, classify(err))
-	}
-	if !fresh {
-		for _, ns := range d.Namespaces {
-			if ns.Inode == ino {
-				return ns, nil
-			}
+// namespace returns the namespace of a resolved process, numbering a new
+// one.
+func (d *Dump) namespace(r *resolve.Resolved) *Namespace {
+	for _, ns := range d.Namespaces {
+		if ns.Inode == r.Namespace {
+			return ns
 		}
 	}
-	ns := &Namespace{ID: uint32(len(d.Namespaces) + 1), Inode: ino, Table: t}
+	ns := &Namespace{ID: uint32(len(d.Namespaces) + 1), Inode: r.Namespace, Table: r.Table}
 	d.Namespaces = append(d.Namespaces, ns)
-	return ns, nil
+	return ns
 }
 
 // classify maps errors from /proc to fdinfo's sentinels so that callers

@@ -8,8 +8,8 @@ import (
 	"strings"
 
 	"github.com/ovlfix/ovlfix/internal/quote"
-	"github.com/ovlfix/ovlfix/mountns"
 	"github.com/ovlfix/ovlfix/proto"
+	"github.com/ovlfix/ovlfix/resolve"
 )
 
 func run(ctx context.Context, dir string, opts Options) (*Report, error) {
@@ -50,13 +50,12 @@ func run(ctx context.Context, dir string, opts Options) (*Report, error) {
 	}
 
 	// 3. Scan and resolve each task, then decide per entry.
-	host, err := mountns.OpenRootPath("/")
+	sess, err := resolve.NewSession(resolve.SessionOptions{TrustFdLinks: opts.Quirks.TrustFdLinks()})
 	if err != nil {
 		return nil, err
 	}
-	defer host.Close()
-	c := &checker{d: d, pm: pm, rootPID: opts.RootPID, trust: opts.Quirks.TrustFdLinks(), host: host,
-		tables: mountns.NewTables(), obs: map[uint32][]*observation{}, logf: logf}
+	defer sess.Close()
+	c := &checker{d: d, pm: pm, rootPID: opts.RootPID, sess: sess, obs: map[uint32][]*observation{}, logf: logf}
 	for _, t := range d.Tasks {
 		if len(t.Missing) > 0 {
 			logf("pid %d: no %s (nothing to check there)", t.VPID, strings.Join(t.Missing, ", "))

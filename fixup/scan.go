@@ -39,16 +39,15 @@ type checker struct {
 	d       *dumpImages
 	pm      *pidMap
 	rootPID int
-	trust   bool
 	scanner fdinfo.Scanner
-	host    *mountns.Root
-	tables  *mountns.Tables
-	obs     map[uint32][]*observation
-	logf    func(format string, args ...any)
+	// sess resolves each task as dump.Run does (one per run).
+	sess *resolve.Session
+	obs  map[uint32][]*observation
+	logf func(format string, args ...any)
 }
 
 // scanTask scans task t once and resolves every object its images name
-// with resolve.ResolveProcess, as dump.Run does.
+// through the run's resolve.Session, as dump.Run does.
 func (c *checker) scanTask(ctx context.Context, t *task) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -74,11 +73,6 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 		fail(fmt.Sprintf("scan of host pid %d: %v", host, err))
 		return nil
 	}
-	table, err := c.table(host)
-	if err != nil {
-		fail(err.Error())
-		return nil
-	}
 	// The objects the images name, in scan order (cwd too: it breaks
 	// ties between overlays), and which one each ref is.
 	var subset []fdinfo.Object
@@ -94,11 +88,15 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 			subset = append(subset, *o)
 		}
 	}
-	results, err := resolve.ResolveProcess(host, table, c.host, c.trust, subset)
+	resolved, err := c.sess.Resolve(ctx, host, subset)
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
 	if err != nil {
 		fail(err.Error())
 		return nil
 	}
+	results, table := resolved.Results, resolved.Table
 	// The task's root again, for proofWrong's own stat of CRIU's name.
 	root, err := mountns.OpenRoot(host)
 	if err != nil {
@@ -127,15 +125,6 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 
 func (c *checker) add(o *observation) {
 	c.obs[o.ref.FileID] = append(c.obs[o.ref.FileID], o)
-}
-
-// table reads the mount table of pid's mount namespace, once per namespace.
-func (c *checker) table(pid int) (*mountns.Table, error) {
-	t, _, _, err := c.tables.For(pid)
-	if err != nil {
-		return nil, fmt.Errorf("host pid %d: %w", pid, err)
-	}
-	return t, nil
 }
 
 // objectKey and refKey name a live object and an image ref the same way.

@@ -13,6 +13,7 @@ import (
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/mountns"
 	"github.com/ovlfix/ovlfix/proto"
+	"github.com/ovlfix/ovlfix/resolve"
 	"golang.org/x/sys/unix"
 )
 
@@ -23,6 +24,10 @@ type SeedOptions struct {
 	// CRIUPID is CRIU's pid (from CRTOOLS_IMAGE_DIR) for the work dir
 	// cross-check; 0 means the parent process.
 	CRIUPID int
+	// WatchBudget bounds the watch resolution of each process of the
+	// tree (zero: resolve's defaults). A watch it leaves unresolved gets
+	// no entry: CRIU handles it as it would without ovlfix.
+	WatchBudget resolve.WatchBudget
 }
 
 // Seed is what SeedIrmap found and did.
@@ -64,8 +69,9 @@ func SeedIrmap(ctx context.Context, pid int, workDir string, opts SeedOptions) (
 		return s, err
 	}
 	s.Notes = append(s.Notes, note)
-	found, skipped, err := overlayWatches(ctx, pid, opts.Scanner)
+	found, skipped, notes, err := overlayWatches(ctx, pid, opts)
 	s.Skipped = skipped
+	s.Notes = append(s.Notes, notes...)
 	if err != nil {
 		return s, err
 	}

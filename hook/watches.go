@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"time"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/mountns"
@@ -30,42 +31,47 @@ type SkippedWatch struct {
 }
 
 // overlayWatches scans the tree of pid and resolves every inode watch on an
-// overlay mount (package resolve: hints, handle, layer walk, merged walk;
-// every answer confirmed by stat inside the task's root). Watches on other
-// filesystems are not counted: CRIU opens their handles itself.
-func overlayWatches(ctx context.Context, pid int, scanner fdinfo.Scanner) (found []FoundWatch, skipped []SkippedWatch, err error) {
-	procs, err := scanner.ScanTree(pid)
+// overlay mount through one resolve.Session (package resolve: hints,
+// handle, layer walk, merged walk, within budget per process; every
+// answer confirmed by stat inside the task's root). Watches on other
+// filesystems are not counted: CRIU opens their handles itself. notes
+// say what a process's watches cost when a budget ran out.
+func overlayWatches(ctx context.Context, pid int, opts SeedOptions) (found []FoundWatch, skipped []SkippedWatch, notes []string, err error) {
+	procs, err := opts.Scanner.ScanTree(pid)
 	if err != nil {
-		return nil, nil, fmt.Errorf("scan the tree of pid %d: %w", pid, err)
+		return nil, nil, nil, fmt.Errorf("scan the tree of pid %d: %w", pid, err)
 	}
-	host, err := mountns.OpenRootPath("/")
+	sess, err := resolve.NewSession(resolve.SessionOptions{WatchBudget: opts.WatchBudget})
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	defer host.Close()
-	tables := mountns.NewTables()
+	defer sess.Close()
 	for _, p := range procs {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		objs := watchSubset(p.Objects)
 		if objs == nil {
 			continue
 		}
-		res, err := resolveProcess(p.TGID, objs, tables, host)
+		rp, err := sess.Resolve(ctx, p.TGID, objs)
 		if err != nil {
 			if errors.Is(err, fdinfo.ErrExited) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
 				continue // a task of the tree exited: CRIU will not dump it
 			}
-			return nil, nil, fmt.Errorf("pid %d: %w", p.TGID, err)
+			return nil, nil, nil, err // names the pid
 		}
-		for _, r := range res {
+		if w := rp.Watches; w.Exhausted != "" {
+			notes = append(notes, fmt.Sprintf("pid %d: the %s budget of watch resolution ran out (%d directory entries read in %v): the overlay watches it left unresolved get no entry (CRIU handles them as it does without ovlfix)",
+				p.TGID, w.Exhausted, w.Entries, w.Time.Round(time.Millisecond)))
+		}
+		for _, r := range rp.Results {
 			o := r.Object
 			if o.Kind != fdinfo.KindWatch {
 				continue
 			}
 			if r.Verdict != resolve.OK && r.Verdict != resolve.Fixed {
-				if onOverlay(r, tables, p.TGID) {
+				if onOverlay(r, rp.Table) {
 					skipped = append(skipped, SkippedWatch{PID: o.PID, Name: o.Name(), Sdev: o.Watch.Sdev, Ino: o.Watch.Ino,
 						Reason: fmt.Sprintf("not resolved (%s): %s", r.Verdict, r.Reason)})
 				}
@@ -78,7 +84,7 @@ func overlayWatches(ctx context.Context, pid int, scanner fdinfo.Scanner) (found
 				Entry: IrmapEntry{Dev: o.Watch.Sdev, Ino: o.Watch.Ino, Path: string(r.Path)}})
 		}
 	}
-	return found, skipped, nil
+	return found, skipped, notes, nil
 }
 
 // watchSubset returns the objects ResolveAll needs for the watches of one
@@ -107,23 +113,9 @@ func watchSubset(objs []fdinfo.Object) []fdinfo.Object {
 	return out
 }
 
-// resolveProcess resolves objs of process tgid against its own mount
-// namespace (one table per namespace) and root.
-func resolveProcess(tgid int, objs []fdinfo.Object, tables *mountns.Tables, host *mountns.Root) ([]resolve.Result, error) {
-	t, _, _, err := tables.For(tgid)
-	if err != nil {
-		return nil, err
-	}
-	return resolve.ResolveProcess(tgid, t, host, false, objs)
-}
-
 // onOverlay reports whether an unresolved watch's sdev is an overlay's in
-// the task's namespace (only those are worth a word in the log).
-func onOverlay(r resolve.Result, tables *mountns.Tables, pid int) bool {
-	t, _, _, err := tables.For(pid) // already read for this pid's namespace
-	if err != nil {
-		return false
-	}
+// the task's mount table (only those are worth a word in the log).
+func onOverlay(r resolve.Result, t *mountns.Table) bool {
 	for _, m := range t.ByKernelDev(r.Object.Watch.Sdev) {
 		if m.FSType == "overlay" {
 			return true

@@ -1,6 +1,8 @@
 package resolve_test
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/ovlfix/ovlfix/internal/scenario"
@@ -199,45 +201,63 @@ func testSharedLower(t *testing.T, old bool) {
 	}
 }
 
-// pivotSpec is container-like: the process pivot_roots into an overlay
-// whose layers live on the host's filesystem, then mounts a nested overlay
-// at /data whose lower and upper are on two different tmpfs instances (so
-// its files have a pseudo st_dev that matches no mount), and a trap file
-// /lowerfile on the root overlay.
-func pivotSpec(base string) scenario.Spec {
-	return scenario.Spec{Base: base, HostLayers: true, Steps: []scenario.Step{
-		{Do: "write", Path: b("lower/etc/app.conf"), Content: "a"},
-		{Do: "write", Path: b("lower/lowerfile"), Content: "trap"},
-		{Do: "mkdir", Path: b("lower/data")},
-		{Do: "mkdir", Path: b("lower/t1")},
-		{Do: "mkdir", Path: b("lower/t2")},
-		{Do: "mkdir", Path: b("upper")},
-		{Do: "mkdir", Path: b("work")},
-		{Do: "overlay", Path: b("merged"), Lower: []string{"lower"}, Upper: "upper", Work: "work", Label: "root"},
-		{Do: "pivot", Path: b("merged")},
-		{Do: "tmpfs", Path: b("t1")},
-		{Do: "tmpfs", Path: b("t2")},
-		{Do: "write", Path: b("t1/lower/lowerfile"), Content: "nested"},
-		{Do: "mkdir", Path: b("t2/upper")},
-		{Do: "mkdir", Path: b("t2/work")},
-		{Do: "overlay", Path: b("data"), Lower: []string{"t1/lower"}, Upper: "t2/upper", Work: "t2/work", Opts: "xino=off", Label: "nested"},
-		{Do: "open", Path: b("data/lowerfile"), Label: "nested-file"},
-		{Do: "open", Path: b("etc/app.conf"), Label: "root-file"},
-		{Do: "chdir", Path: b("/"), Label: "cwd"},
-	}}
+// pivotSpec is container-like: the runtime (this process, in a mount
+// namespace of its own: resolve.AsRuntime) has mounted the root overlay
+// on merged, whose layers are reachable from its root only; the process
+// pivot_roots into it, then mounts a nested overlay at /data whose lower
+// and upper are on two different tmpfs instances (so its files have a
+// pseudo st_dev that matches no mount), and a trap file /lowerfile is on
+// the root overlay.
+func pivotSpec(t *testing.T, merged string) func(base string) scenario.Spec {
+	return func(base string) scenario.Spec {
+		return scenario.Spec{Base: base, HostLayers: true, Steps: []scenario.Step{
+			{Do: "pivot", Path: resolve.StepPath(t, base, merged)},
+			{Do: "tmpfs", Path: b("t1")},
+			{Do: "tmpfs", Path: b("t2")},
+			{Do: "write", Path: b("t1/lower/lowerfile"), Content: "nested"},
+			{Do: "mkdir", Path: b("t2/upper")},
+			{Do: "mkdir", Path: b("t2/work")},
+			{Do: "overlay", Path: b("data"), Lower: []string{"t1/lower"}, Upper: "t2/upper", Work: "t2/work", Opts: "xino=off", Label: "nested"},
+			{Do: "open", Path: b("data/lowerfile"), Label: "nested-file"},
+			{Do: "open", Path: b("etc/app.conf"), Label: "root-file"},
+			{Do: "chdir", Path: b("/"), Label: "cwd"},
+		}}
+	}
 }
 
 func TestPivotRootNestedLive(t *testing.T)                 { testPivotRootNested(t, false) }
 func TestPivotRootNestedEmulatedLegacyKernel(t *testing.T) { testPivotRootNested(t, true) }
 
 func testPivotRootNested(t *testing.T, old bool) {
-	c := scenario.StartT(t, "", pivotSpec)
+	resolve.AsRuntime(t, func(t *testing.T) {
+		ro := resolve.MountRuntimeOverlay(t, func(lower string) {
+			for _, d := range []string{"etc", "data", "t1", "t2"} {
+				if err := os.Mkdir(filepath.Join(lower, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for name, content := range map[string]string{"etc/app.conf": "a", "lowerfile": "trap"} {
+				if err := os.WriteFile(filepath.Join(lower, name), []byte(content), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+		c := scenario.StartT(t, "", pivotSpec(t, ro.Path("merged")))
+		checkPivotRootNested(t, c, old)
+	})
+}
+
+func checkPivotRootNested(t *testing.T, c *scenario.Child, old bool) {
 	tg := openTarget(t, c, c.PID)
 	view, rs, fixed := "live", tg.live(), resolve.OK
 	if old {
 		view, rs, fixed = "legacy", tg.legacy(), resolve.Fixed
 	}
-	nested, root := c.Mounts["nested"].ID, c.Mounts["root"].ID
+	rootMnt := tg.table.ByMountpoint("/")
+	if rootMnt == nil || rootMnt.FSType != "overlay" {
+		t.Fatalf("the target's root is not the runtime's overlay: %+v", rootMnt)
+	}
+	nested, root := c.Mounts["nested"].ID, rootMnt.ID
 	h := held(t, c, "nested-file")
 	// CRIU 3.17 moves this fd to the root overlay (kernel-quirks.md §13).
 	expect(t, view+" nested file", result(t, rs, h), fixed, b("/data/lowerfile"), nested, h.Dev, h.Ino)

@@ -51,9 +51,19 @@ func NewHints(objs []fdinfo.Object) Hints {
 //
 // Every answer is confirmed by stat inside the target root: the path must
 // be that inode, on a visible mount of that superblock.
+//
+// Cost: the walks are bounded per watch (WalkLimit) and, through a
+// Session, per process (WatchBudget, watch_budget.go): once the entries
+// are spent the walking routes are not tried, once the time is spent (or
+// the context is done) nothing is, and the watch is unresolved with a
+// reason starting "budget:" (or "cancelled:").
 func (r *Resolver) resolveWatch(o *fdinfo.Object, res *Result, hints Hints) {
 	w := o.Watch
 	res.Ino = w.Ino
+	if err := r.meter.begin(); err != nil {
+		res.unresolved("%v; inode %d on sdev %#x not searched", err, w.Ino, w.Sdev)
+		return
+	}
 	mounts := r.Table.ByKernelDev(w.Sdev)
 	if len(mounts) == 0 {
 		res.unresolved("sdev %#x (%d:%d) matches no mount of the target", w.Sdev, w.Sdev>>20, w.Sdev&0xfffff)
@@ -67,12 +77,17 @@ func (r *Resolver) resolveWatch(o *fdinfo.Object, res *Result, hints Hints) {
 		}
 	}
 	routes := r.watchRoutes
+	walks := func() bool { return r.meter.walkStop() == nil }
 	switch { // the first route that finds (and confirms) the path ends the search
 	case routes.has(useHint) && s.byHints(hints[w.Ino]):
 	case routes.has(useHandle) && s.byHandle():
-	case routes.has(useLayers) && s.byLayers():
-	case routes.has(useMergedWalk) && s.byMergedWalk():
+	case routes.has(useLayers) && walks() && s.byLayers():
+	case routes.has(useMergedWalk) && walks() && s.byMergedWalk():
 	default:
+		if err := r.meter.walkStop(); err != nil {
+			res.unresolved("%v; inode %d on sdev %#x not found before that%s", err, w.Ino, w.Sdev, cluesSuffix(s.clues))
+			return
+		}
 		res.unresolved("inode %d on sdev %#x found by no route: %s", w.Ino, w.Sdev, strings.Join(s.clues, "; "))
 	}
 }
@@ -136,6 +151,14 @@ func (s *watchSearch) byHints(paths [][]byte) bool {
 		}
 	}
 	return false
+}
+
+// cluesSuffix is ": clue; clue" or "" when there is none.
+func cluesSuffix(clues []string) string {
+	if len(clues) == 0 {
+		return ""
+	}
+	return ": " + strings.Join(clues, "; ")
 }
 
 func (r *Resolver) walkLimit() int {

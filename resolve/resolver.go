@@ -49,6 +49,7 @@ type Resolver struct {
 	// statx is statx(2) for CheckMountIdentity (nil: unix.Statx), a seam
 	// for tests that count calls or play a kernel without unique ids.
 	statx statxFunc
+	meter *watchMeter // spends the process's WatchBudget (watch_budget.go); nil: unbounded
 }
 
 const deletedSuffix = " (deleted)"

@@ -3,6 +3,7 @@ package resolve_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
@@ -16,8 +17,14 @@ import (
 // host file. Objects that name those links and carry the host file's
 // inode, as a hostile or confused kernel report would, must never be
 // matched: every candidate path is resolved inside the target's root (or
-// inside the layer), and a final symlink is never followed.
+// inside the layer), and a final symlink is never followed. The root
+// overlay is the runtime's (this process, in a mount namespace of its
+// own), so its layers are looked up from our root, where the host file is.
 func TestPlantedSymlinksNotFollowed(t *testing.T) {
+	resolve.AsRuntime(t, testPlantedSymlinks)
+}
+
+func testPlantedSymlinks(t *testing.T) {
 	secret, err := os.CreateTemp("", "ovlfix-host-secret-")
 	if err != nil {
 		t.Fatal(err)
@@ -30,22 +37,26 @@ func TestPlantedSymlinksNotFollowed(t *testing.T) {
 	}
 	hostDir := filepath.Dir(secret.Name())
 	up := "../../../../../../../../.." + secret.Name()
+	ro := resolve.MountRuntimeOverlay(t, func(lower string) { // planted in the layer
+		for name, text := range map[string]string{"abs": secret.Name(), "rel": up, "dir": hostDir} {
+			if err := os.Symlink(text, filepath.Join(lower, name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
 	c := scenario.StartT(t, "", func(base string) scenario.Spec {
 		return scenario.Spec{Base: base, HostLayers: true, Steps: []scenario.Step{
-			{Do: "mkdir", Path: b("lower")},
-			{Do: "symlink", Src: b(secret.Name()), Path: b("lower/abs")}, // planted in the layer
-			{Do: "symlink", Src: b(up), Path: b("lower/rel")},
-			{Do: "symlink", Src: b(hostDir), Path: b("lower/dir")},
-			{Do: "mkdir", Path: b("upper")},
-			{Do: "mkdir", Path: b("work")},
-			{Do: "overlay", Path: b("merged"), Lower: []string{"lower"}, Upper: "upper", Work: "work", Label: "root"},
-			{Do: "pivot", Path: b("merged")},
+			{Do: "pivot", Path: resolve.StepPath(t, base, ro.Path("merged"))},
 			{Do: "symlink", Src: b(secret.Name()), Path: b("abs2")}, // planted through the overlay (upper)
 			{Do: "chdir", Path: b("/")},
 		}}
 	})
 	tg := openTarget(t, c, c.PID)
-	rootID := c.Mounts["root"].ID
+	rootMnt := tg.table.ByMountpoint("/")
+	if rootMnt == nil || rootMnt.FSType != "overlay" {
+		t.Fatalf("the target's root is not the runtime's overlay: %+v", rootMnt)
+	}
+	rootID := rootMnt.ID
 	want := &fdinfo.Stat{Dev: hs.Dev, Ino: hs.Ino, Mode: hs.Mode, Nlink: 1}
 	links := []string{"/abs", "/rel", "/abs2", "/dir/" + filepath.Base(secret.Name()),
 		"/../../../../.." + secret.Name(), secret.Name()}
@@ -75,8 +86,12 @@ func TestPlantedSymlinksNotFollowed(t *testing.T) {
 	// And the layer lookup itself: the layer holds the planted links, the
 	// host file is never what it finds.
 	for _, rel := range []string{"/abs", "/rel", "/dir/" + filepath.Base(secret.Name())} {
-		if _, ok, _ := tg.layers.Find(tg.table.ByID(rootID), rel, hs.Dev, hs.Ino); ok {
+		_, ok, notes := tg.layers.Find(tg.table.ByID(rootID), rel, hs.Dev, hs.Ino)
+		if ok {
 			t.Errorf("layer lookup of %q found the host file", rel)
+		}
+		if len(notes) != 1 || !strings.Contains(notes[0], "from the host's view") {
+			t.Errorf("layer lookup of %q: notes %q, want the layers opened from the host's view", rel, notes)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package resolve_test
 
 import (
 	"bytes"
+	"os"
 	"testing"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
@@ -41,7 +42,11 @@ func openTarget(t *testing.T, c *scenario.Child, pid int) *target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers := resolve.NewLayers(root, host)
+	own, err := mountns.ReadTable(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	layers := resolve.NewLayers(root, &resolve.HostView{Root: host, Table: own})
 	t.Cleanup(func() { layers.Close(); root.Close(); host.Close() })
 	return &target{c: c, pid: pid, proc: p, table: table, root: root, layers: layers}
 }

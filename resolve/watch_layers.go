@@ -29,11 +29,14 @@ import (
 // is on its own filesystem, while every merged directory read makes the
 // overlay merge all layers and look up each entry to translate d_ino.
 //
-// Threat model: layers are found through r.Layers (target root first,
-// then ours) and every directory below is opened through the layer's own
-// mountns.Root (RESOLVE_IN_ROOT, O_NOFOLLOW): nothing planted in a layer
-// leads outside it. Directories on another mount than the layer's root
-// are not entered (overlay does not cross mounts inside a layer).
+// Threat model: layers are opened through r.Layers, from the host's view
+// for an overlay mounted in ovlfix's namespace and from the target's
+// otherwise, never one after the other (layers.go); every directory below
+// is opened through the layer's own mountns.Root (RESOLVE_IN_ROOT,
+// O_NOFOLLOW): nothing planted in a layer leads outside it. Directories
+// on another mount than the layer's root are not entered (overlay does
+// not cross mounts inside a layer). The walk reads at most WalkLimit
+// entries and stops when the process's watch budget is spent.
 func (s *watchSearch) byLayers() bool {
 	var ov *mountns.Mount
 	for _, m := range s.mounts {
@@ -50,7 +53,8 @@ func (s *watchSearch) byLayers() bool {
 		return false
 	}
 	ls := s.r.Layers.set(ov)
-	for _, n := range ls.notes {
+	s.res.note("%s", ls.view)
+	for _, n := range ls.problems {
 		s.res.note("layers: %s", n)
 	}
 	inos := layerInos(s.w.Ino, ov.Overlay)
@@ -67,7 +71,7 @@ func (s *watchSearch) byLayers() bool {
 		}
 		if err != nil {
 			s.clue("layers: %s %q: %v", ly.hit.Layer, ly.hit.Dir, err)
-			if _, spent := err.(walkLimitError); spent {
+			if stopsWalks(err) {
 				return false
 			}
 		}
@@ -94,7 +98,7 @@ func (s *watchSearch) walkLayer(ly openLayer, inos []uint64, budget *int) (bool,
 	for len(queue) > 0 && walkErr == nil {
 		dir := queue[0]
 		queue = queue[1:]
-		f, err := ly.root.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY)
+		f, err := ly.open(dir, unix.O_RDONLY|unix.O_DIRECTORY)
 		if err != nil {
 			continue // raced away or unreadable; keep walking elsewhere
 		}
@@ -108,6 +112,10 @@ func (s *watchSearch) walkLayer(ly openLayer, inos []uint64, budget *int) (bool,
 		_, _ = eachDirent(int(f.Fd()), buf, func(d direntry) bool {
 			if *budget--; *budget < 0 {
 				walkErr = walkLimitError{}
+				return true
+			}
+			if err := s.r.meter.entry(); err != nil {
+				walkErr = err
 				return true
 			}
 			if matchesAny(d.ino, inos) {

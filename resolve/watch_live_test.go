@@ -55,8 +55,13 @@ type watchWant struct {
 // mountinfo, stat(2) dev:ino in the child's namespace, and the route.
 func checkWatches(t *testing.T, lp *liveProc, mountLabel string, wants []watchWant) {
 	t.Helper()
+	checkWatchesOn(t, lp, lp.mountID(t, mountLabel), wants)
+}
+
+// checkWatchesOn is checkWatches for the mount with id mnt.
+func checkWatchesOn(t *testing.T, lp *liveProc, mnt int, wants []watchWant) {
+	t.Helper()
 	all := lp.r.ResolveAll(lp.objs)
-	mnt := lp.mountID(t, mountLabel)
 	for _, w := range wants {
 		h := lp.held(t, w.label)
 		o := lp.object(t, h)
@@ -148,33 +153,43 @@ func TestWatchRoutesTwoFS(t *testing.T) {
 	}
 }
 
-// TestWatchHostLayersPivot: the target pivot_roots into its overlay, as a
-// container does, and the layers live on the host's filesystem: they are
-// reachable from our root only. Paths are the target's ("/lower-only.txt").
+// TestWatchHostLayersPivot: a runtime (this process, in a mount
+// namespace of its own) mounts the overlay, and the target pivot_roots
+// into it, as a container does: the layers are the runtime's, reachable
+// from our root only, and looked up there because the overlay's
+// superblock is mounted in our namespace. Paths are the target's
+// ("/lower-only.txt").
 func TestWatchHostLayersPivot(t *testing.T) {
-	lp := startLive(t, func(base string) scenario.Spec {
-		return scenario.Spec{Base: base, HostLayers: true, Steps: []scenario.Step{
-			{Do: "mkdir", Path: p("lower/dir")},
-			{Do: "mkdir", Path: p("upper")},
-			{Do: "mkdir", Path: p("work")},
-			{Do: "write", Path: p("lower/lower-only.txt"), Content: "l"},
-			{Do: "write", Path: p("lower/dir/copied.txt"), Content: "c"},
-			{Do: "overlay", Path: p("merged"), Lower: []string{"lower"}, Upper: "upper", Work: "work", Label: "main"},
-			{Do: "pivot", Path: p("merged")},
-			{Do: "copyup", Path: p("/dir/copied.txt")},
-			{Do: "write", Path: p("/pure-upper.txt"), Content: "u"},
-			{Do: "watch", Path: p("/lower-only.txt"), Label: "lower-only"},
-			{Do: "watch", Path: p("/dir/copied.txt"), Label: "copied-up"},
-			{Do: "watch", Path: p("/pure-upper.txt"), Label: "pure-upper"},
-		}}
-	})
-	if _, err := lp.r.Root.Stat(lp.c.Mounts["main"].Mountpoint); err == nil {
-		t.Fatalf("the host path of the layers is reachable inside the target: the test does not test host layers")
-	}
-	checkWatches(t, lp, "main", []watchWant{
-		{"lower-only", RouteLayers, RouteLayers},
-		{"copied-up", RouteLayers, RouteLayers},
-		{"pure-upper", RouteLayers, RouteLayers},
+	asRuntime(t, func(t *testing.T) {
+		ro := mountRuntimeOverlay(t, func(lower string) {
+			writeFiles(t, lower, map[string]string{"lower-only.txt": "l", "dir/copied.txt": "c"})
+		})
+		lp := startLive(t, func(base string) scenario.Spec {
+			return scenario.Spec{Base: base, HostLayers: true, Steps: []scenario.Step{
+				{Do: "pivot", Path: stepPath(t, base, ro.Path("merged"))},
+				{Do: "copyup", Path: p("/dir/copied.txt")},
+				{Do: "write", Path: p("/pure-upper.txt"), Content: "u"},
+				{Do: "watch", Path: p("/lower-only.txt"), Label: "lower-only"},
+				{Do: "watch", Path: p("/dir/copied.txt"), Label: "copied-up"},
+				{Do: "watch", Path: p("/pure-upper.txt"), Label: "pure-upper"},
+			}}
+		})
+		if _, err := lp.r.Root.Stat(ro.Path("lower")); err == nil {
+			t.Fatalf("the host path of the layers is reachable inside the target: the test does not test host layers")
+		}
+		rootMnt := lp.r.Table.ByMountpoint("/")
+		if rootMnt == nil || rootMnt.FSType != "overlay" {
+			t.Fatalf("the target's root is not the runtime's overlay: %+v", rootMnt)
+		}
+		checkWatchesOn(t, lp, rootMnt.ID, []watchWant{
+			{"lower-only", RouteLayers, RouteLayers},
+			{"copied-up", RouteLayers, RouteLayers},
+			{"pure-upper", RouteLayers, RouteLayers},
+		})
+		r := lp.r.Resolve(lp.object(t, lp.held(t, "lower-only")))
+		if !hasNote(r.Evidence, "from the host's view") {
+			t.Errorf("evidence does not say the layers are the host's: %q", r.Evidence)
+		}
 	})
 }
 

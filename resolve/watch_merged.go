@@ -2,6 +2,7 @@ package resolve
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/ovlfix/ovlfix/mountns"
@@ -98,11 +99,14 @@ func (r *Resolver) walkFor(m *mountns.Mount, ino uint64, budget *int, statAll bo
 		}
 		// An unreadable directory (walk error) is skipped: keep walking elsewhere.
 		stop, _ := eachDirent(fd, buf, func(d direntry) bool {
-			read++
 			if *budget--; *budget < 0 {
 				err = walkLimitError{}
 				return true
 			}
+			if err = r.meter.entry(); err != nil {
+				return true
+			}
+			read++
 			match := d.ino == ino
 			if !match && statAll && d.typ != unix.DT_DIR {
 				var est unix.Stat_t
@@ -132,6 +136,14 @@ func (r *Resolver) walkFor(m *mountns.Mount, ino uint64, budget *int, statAll bo
 type walkLimitError struct{}
 
 func (walkLimitError) Error() string { return "walk limit reached" }
+
+// stopsWalks reports whether err ends every further walk of this watch:
+// its own walk limit, or the process's watch budget (or the context).
+func stopsWalks(err error) bool {
+	var be *budgetError
+	var ce cancelError
+	return errors.As(err, &walkLimitError{}) || errors.As(err, &be) || errors.As(err, &ce)
+}
 
 // eachDirent reads directory fd with getdents64 into buf and calls fn for
 // every entry but "." and "..", until fn returns true (stop).

@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"os"
 	"testing"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
@@ -33,13 +34,25 @@ func startLive(t testing.TB, build func(base string) scenario.Spec) *liveProc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	host, err := mountns.OpenRootPath("/")
+	layers := NewLayers(root, ownView(t, nil))
+	t.Cleanup(func() { layers.Close(); root.Close() })
+	return &liveProc{c: c, objs: p.Objects, r: &Resolver{Table: table, Root: root, Layers: layers}}
+}
+
+// ownView is ovlfix's own view for a test, as NewSession makes it: our
+// root and our mount table. opened (may be nil) is its HostView.Opened.
+func ownView(t testing.TB, opened func(string)) *HostView {
+	t.Helper()
+	root, err := mountns.OpenRootPath("/")
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers := NewLayers(root, host)
-	t.Cleanup(func() { layers.Close(); root.Close(); host.Close() })
-	return &liveProc{c: c, objs: p.Objects, r: &Resolver{Table: table, Root: root, Layers: layers}}
+	t.Cleanup(func() { root.Close() })
+	table, err := mountns.ReadTable(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &HostView{Root: root, Table: table, Opened: opened}
 }
 
 // held returns the manifest entry labelled label.

@@ -1,0 +1,104 @@
+package resolve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/mountns"
+)
+
+// Session is the resolution state one ovlfix command run shares between
+// the processes it resolves, and the one way every command (dump, fixup,
+// the pre-dump hook) turns a scanned process into results: the mount
+// table of each mount namespace met (read once each), ovlfix's own root
+// and mount table (the host view: which overlays are the runtime's, where
+// their layers are, Layers), whether fd links are trusted, and the
+// budget of watch resolution per process. Not safe for concurrent use.
+type Session struct {
+	opts   SessionOptions
+	tables *mountns.Tables
+	host   HostView
+}
+
+// SessionOptions tune a Session. The zero value confirms every object by
+// stat and uses the default watch budget.
+type SessionOptions struct {
+	// TrustFdLinks: a probe of this kernel showed 4.2+ fd behaviour
+	// (quirks.Set.TrustFdLinks), so fds are accepted on their mountinfo
+	// entry without a stat each (Resolver.TrustFdLinks).
+	TrustFdLinks bool
+	// WatchBudget bounds the watch resolution of each process.
+	WatchBudget WatchBudget
+	// HostOpened, when set, is told every path opened through ovlfix's
+	// own root (HostView.Opened).
+	HostOpened func(path string)
+}
+
+// NewSession opens ovlfix's own root and reads its own mount table. Close
+// must be called.
+func NewSession(opts SessionOptions) (*Session, error) {
+	tables := mountns.NewTables()
+	own, _, _, err := tables.For(os.Getpid())
+	if err != nil {
+		return nil, fmt.Errorf("ovlfix's own mount table: %w", err)
+	}
+	root, err := mountns.OpenRootPath("/")
+	if err != nil {
+		return nil, fmt.Errorf("ovlfix's own root: %w", err)
+	}
+	return &Session{opts: opts, tables: tables, host: HostView{Root: root, Table: own, Opened: opts.HostOpened}}, nil
+}
+
+// Close releases ovlfix's own root.
+func (s *Session) Close() error { return s.host.Root.Close() }
+
+// Resolved is one process resolved by a Session.
+type Resolved struct {
+	// Results are in the order of the objects given.
+	Results []Result
+	// Table is the mount table of the process's mount namespace that the
+	// results refer to (shared by all its processes in this session), and
+	// Namespace that namespace's inode (/proc/<pid>/ns/mnt).
+	Table     *mountns.Table
+	Namespace uint64
+	// Watches is what resolving its watches cost.
+	Watches WatchSpend
+}
+
+// Resolve resolves objs, a scan of live process pid (fdinfo.Scanner; a
+// subset in scan order will do), against its mount namespace and inside
+// its root: layer directories from the view Layers decides, the mount ids
+// of its fds checked against the unique ids where the kernel has them
+// (CheckMountIdentity), its watches within the session's WatchBudget.
+// ctx stops the walks of watch resolution (checked before each watch and
+// every 1,024 directory entries); then, or when ctx is done before, the
+// error wraps ctx.Err() and no results are returned. Errors name pid; an exited pid
+// satisfies errors.Is(err, fs.ErrNotExist).
+func (s *Session) Resolve(ctx context.Context, pid int, objs []fdinfo.Object) (*Resolved, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("pid %d: %w", pid, err)
+	}
+	table, ns, _, err := s.tables.For(pid)
+	if err != nil {
+		return nil, err
+	}
+	root, err := mountns.OpenRoot(pid)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	layers := NewLayers(root, &s.host)
+	defer layers.Close()
+	r := &Resolver{Table: table, Root: root, Layers: layers, TrustFdLinks: s.opts.TrustFdLinks,
+		meter: newWatchMeter(ctx, s.opts.WatchBudget)}
+	r.Identity = r.CheckMountIdentity(pid, objs)
+	out := &Resolved{Results: r.ResolveAll(objs), Table: table, Namespace: ns, Watches: r.meter.spend()}
+	var ce cancelError
+	if err := r.meter.walkStop(); errors.As(err, &ce) {
+		return nil, fmt.Errorf("pid %d: watch resolution stopped: %w", pid, ce.err)
+	}
+	return out, nil
+}
