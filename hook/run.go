@@ -13,6 +13,7 @@ import (
 	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/proto"
 	"github.com/ovlfix/ovlfix/quirks"
+	"github.com/ovlfix/ovlfix/resolve"
 )
 
 // Options tune Run.
@@ -25,6 +26,9 @@ type Options struct {
 	WorkDir string
 	// Scanner reads /proc; its zero value reads /proc.
 	Scanner fdinfo.Scanner
+	// WatchBudget bounds pre-dump's watch resolution per process (zero:
+	// resolve's defaults); watches past it get no irmap-cache entry.
+	WatchBudget resolve.WatchBudget
 	// LoadQuirks loads the kernel's probed behaviour for post-dump; nil
 	// means quirks.LoadCached(quirks.DefaultCacheDir): the per-boot cache
 	// `ovlfix check` writes, read only. The hook never probes: post-dump
@@ -56,7 +60,7 @@ func Run(ctx context.Context, env Env, opts Options) error {
 		if dir == "" {
 			dir = "."
 		}
-		s, err := SeedIrmap(ctx, env.InitPID, dir, SeedOptions{Scanner: opts.Scanner, CRIUPID: env.CRIUPID})
+		s, err := SeedIrmap(ctx, env.InitPID, dir, SeedOptions{Scanner: opts.Scanner, CRIUPID: env.CRIUPID, WatchBudget: opts.WatchBudget})
 		logSeed(s, err, log)
 		switch {
 		case err == nil:

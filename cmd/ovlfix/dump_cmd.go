@@ -20,6 +20,7 @@ type dumpFlags struct {
 	dir    string
 	output string
 	strict bool
+	budget resolve.WatchBudget
 }
 
 func newDumpCmd() *cobra.Command {
@@ -52,6 +53,7 @@ mountpoints-<n>.img (plus ovlfix-report.json) into that directory.`,
 	cmd.Flags().StringVarP(&f.dir, "images-dir", "D", "", "write CRIU images and ovlfix-report.json into this directory")
 	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "report format: text or json")
 	cmd.Flags().BoolVar(&f.strict, "strict", false, "exit 8 when any object is unresolved or ambiguous")
+	addWatchBudgetFlags(cmd, &f.budget)
 	return cmd
 }
 
@@ -69,7 +71,7 @@ func runDump(ctx context.Context, out io.Writer, pid int, f dumpFlags) error {
 	if err != nil {
 		return err
 	}
-	d, err := dump.Run(pid, dump.Options{Tree: f.tree, Quirks: q})
+	d, err := dump.RunContext(ctx, pid, dump.Options{Tree: f.tree, Quirks: q, WatchBudget: f.budget})
 	if err != nil {
 		return err
 	}

@@ -81,9 +81,14 @@ func runHook(cmd *cobra.Command) error {
 	case !env.Acts():
 		return nil
 	}
+	budget, err := watchBudgetFromEnv(os.LookupEnv)
+	if err != nil {
+		// A bad tuning variable must not fail the dump: the defaults hold.
+		log.Printf("%s: %s; using the default watch budget", env.Action, quote.Error(err))
+	}
 	st.leave("%s", hook.LeftIfStopped(env.Action))
 	// main cancels the context on SIGINT/SIGTERM (interrupt.go).
-	if err := hook.Run(cmd.Context(), env, hook.Options{Log: stderr}); err != nil {
+	if err := hook.Run(cmd.Context(), env, hook.Options{Log: stderr, WatchBudget: budget}); err != nil {
 		// Logged by hook.Run; a non-zero exit makes CRIU fail the dump.
 		return withCode(exitFailure, loggedError{err})
 	}
