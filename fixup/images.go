@@ -66,12 +66,16 @@ type dumpImages struct {
 	// a file id to its index.
 	Entries []*proto.FileEntry
 	ByID    map[uint32]int
+	// Backup is what the directory holds of CRIU's original files.img
+	// (checkBackup): verified before anything else is read.
+	Backup backupState
 }
 
 // readDump reads every image fixup needs. Any malformed image is an error
 // naming the file, entry and offset; an image that is not a regular file
 // or is over proto.MaxImageFileSize is an error wrapping
-// proto.ErrBadImageFile. A missing task image is recorded on the task (nothing
+// proto.ErrBadImageFile; a backup that does not belong to files.img is
+// ErrBackupMismatch. A missing task image is recorded on the task (nothing
 // to check there), a missing pstree.img or files.img is an error.
 func readDump(dir string) (*dumpImages, error) {
 	d := &dumpImages{ByID: map[uint32]int{}}
@@ -83,6 +87,9 @@ func readDump(dir string) (*dumpImages, error) {
 		return nil, fmt.Errorf("%s: no tasks", proto.PstreeImg)
 	}
 	if err := d.readFiles(dir); err != nil {
+		return nil, err
+	}
+	if d.Backup, err = checkBackup(dir, d.Raw); err != nil {
 		return nil, err
 	}
 	fdTables := map[uint32]bool{}
