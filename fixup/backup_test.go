@@ -32,7 +32,7 @@ func reportWith(t *testing.T, original, found, files []byte) []byte {
 func TestCheckBackup(t *testing.T) {
 	orig := mustRead(t, filepath.Join("..", "testdata", "criu", "basic", proto.FilesImg))
 	other := mustRead(t, filepath.Join("..", "testdata", "criu", "rawname", proto.FilesImg)) // another dump
-	repaired := append(append([]byte(nil), orig...), 0, 0, 0, 0)                               // stands for ovlfix's output
+	repaired := append(append([]byte(nil), orig...), 0, 0, 0, 0)                             // stands for ovlfix's output
 	repaired2 := append(append([]byte(nil), repaired...), 0, 0, 0, 0)
 	v1Report := []byte(`{"version": 1, "images_dir": "/d", "changes": [], "problems": [], "backup": "/d/files.img.ovlfix-orig"}`)
 	const fifo = "\x00fifo" // marker: make a FIFO

@@ -47,9 +47,9 @@ func withDeadline[T any](t *testing.T, f func() (T, error)) (T, error) {
 func TestBadImageFilesRefused(t *testing.T) {
 	src := filepath.Join("..", "testdata", "criu", "basic")
 	bad := map[string]func(path string) error{
-		"a FIFO":              func(p string) error { return unix.Mkfifo(p, 0o600) },
-		"a symbolic link":     func(p string) error { return os.Symlink("/dev/zero", p) },
-		"a directory":         func(p string) error { return os.Mkdir(p, 0o700) },
+		"a FIFO":          func(p string) error { return unix.Mkfifo(p, 0o600) },
+		"a symbolic link": func(p string) error { return os.Symlink("/dev/zero", p) },
+		"a directory":     func(p string) error { return os.Mkdir(p, 0o700) },
 		"268435457 bytes, larger than the 256 MiB cap": func(p string) error { return os.Truncate(p, proto.MaxImageFileSize+1) }, // sparse
 	}
 	kinds := make([]string, 0, len(bad))
