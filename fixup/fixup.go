@@ -118,7 +118,9 @@ type Report struct {
 // Run checks the REG entries of files.img in the CRIU images directory
 // dir against the live tasks of the dump and repairs reg.name and
 // reg.mnt_id where CRIU got them wrong (docs/fixup.md). It returns the
-// report also when the error wraps ErrUnrepairable.
+// report also when the error wraps ErrUnrepairable. An error wrapping
+// ErrBackupMismatch or proto.ErrBadImageFile comes before any check:
+// nothing was written.
 func Run(ctx context.Context, dir string, opts Options) (*Report, error) {
 	return run(ctx, dir, opts)
 }
