@@ -14,23 +14,50 @@ import (
 )
 
 // WriteImages writes files.img, fdinfo-<files_id>.img for every file table
-// and mountpoints-<n>.img for every mount namespace into dir, each
-// atomically. It returns the files.img id given to each result that got an
-// entry.
+// and mountpoints-<n>.img for every mount namespace into dir, all or
+// nothing (proto.WriteSetAtomic: after an error dir is as it was). It
+// returns the files.img id given to each result that got an entry.
+// WriteDir writes the report in the same set.
+func (d *Dump) WriteImages(dir string) (map[*resolve.Result]uint32, error) {
+	imgs, ids, err := d.buildImages()
+	if err != nil {
+		return nil, err
+	}
+	if err := proto.WriteSetAtomic(dir, setFiles(imgs)); err != nil {
+		return nil, err
+	}
+	return ids, nil
+}
+
+func setFiles(imgs []*proto.Image) []proto.SetFile {
+	out := make([]proto.SetFile, 0, len(imgs)+1)
+	for _, img := range imgs {
+		out = append(out, proto.ImageSetFile(img))
+	}
+	return out
+}
+
+// buildImages builds the images of the dump and the files.img id given to
+// each result that got an entry.
 //
 // What goes in: a regular-file entry (FileEntry type REG) for every fd,
 // cwd, root, exe and mapped file whose link is a path: directories and
 // device nodes too, as CRIU does. The name and mount id are the resolved
-// ones; an unresolved object keeps what the kernel said, so the image is
-// what CRIU itself would have written and the report says which entries
-// are unconfirmed. Sockets, pipes, anon inodes and memfds get no entry here
-// (the report lists them): ovlfix does not invent CRIU entries it cannot
-// fill. Mappings and exe of one file share one entry, as in CRIU.
-func (d *Dump) WriteImages(dir string) (map[*resolve.Result]uint32, error) {
+// ones; an unresolved object keeps what the kernel said (mntIDFor), so the
+// image is what CRIU itself would have written and the report says which
+// entries are unconfirmed. Sockets, pipes, anon inodes and memfds get no
+// entry here (the report lists them): ovlfix does not invent CRIU entries
+// it cannot fill. Mappings and exe of one file share one entry, as in CRIU.
+func (d *Dump) buildImages() ([]*proto.Image, map[*resolve.Result]uint32, error) {
 	ids := map[*resolve.Result]uint32{}
+	var imgs []*proto.Image
 	var files []*proto.FileEntry
 	nextID := uint32(1)
 	for _, p := range d.Processes {
+		var table *mountns.Table
+		if p.Namespace != nil {
+			table = p.Namespace.Table
+		}
 		var fds []*proto.FdinfoEntry
 		shared := map[string]uint32{} // mapped files and exe: one entry per file
 		for i := range p.Results {
@@ -38,9 +65,10 @@ func (d *Dump) WriteImages(dir string) (map[*resolve.Result]uint32, error) {
 			if r.Verdict == resolve.Skipped || pathOf(r) == nil {
 				continue
 			}
+			mnt := mntIDFor(r, table)
 			key := ""
 			if o := r.Object; o.Kind == fdinfo.KindMap || o.Kind == fdinfo.KindExe {
-				key = fmt.Sprintf("%d\x00%s", mntIDFor(r), pathOf(r))
+				key = fmt.Sprintf("%d\x00%s", mnt, pathOf(r))
 				if id, ok := shared[key]; ok {
 					ids[r] = id
 					continue
@@ -49,9 +77,9 @@ func (d *Dump) WriteImages(dir string) (map[*resolve.Result]uint32, error) {
 			if r.Object.Kind == fdinfo.KindWatch {
 				continue // watches are part of their inotify fd's entry
 			}
-			fe, err := fileEntry(nextID, r)
+			fe, err := fileEntry(nextID, r, mnt)
 			if err != nil {
-				return nil, fmt.Errorf("pid %d %s: %w", p.PID, r.Object.Name(), err)
+				return nil, nil, fmt.Errorf("pid %d %s: %w", p.PID, r.Object.Name(), err)
 			}
 			files = append(files, fe)
 			ids[r] = nextID
@@ -66,31 +94,29 @@ func (d *Dump) WriteImages(dir string) (map[*resolve.Result]uint32, error) {
 			}
 			nextID++
 		}
-		if err := writeImage(dir, func() (*proto.Image, error) { return proto.FdinfoImage(p.FilesID, fds) }); err != nil {
-			return nil, err
+		img, err := proto.FdinfoImage(p.FilesID, fds)
+		if err != nil {
+			return nil, nil, err
 		}
+		imgs = append(imgs, img)
 	}
-	if err := writeImage(dir, func() (*proto.Image, error) { return proto.FilesImage(files) }); err != nil {
-		return nil, err
+	img, err := proto.FilesImage(files)
+	if err != nil {
+		return nil, nil, err
 	}
+	imgs = append(imgs, img)
 	for _, ns := range d.Namespaces {
 		mnts := make([]*proto.MntEntry, 0, len(ns.Table.Mounts()))
 		for _, m := range ns.Table.Mounts() {
 			mnts = append(mnts, mntEntry(m))
 		}
-		if err := writeImage(dir, func() (*proto.Image, error) { return proto.MountpointsImage(ns.ID, mnts) }); err != nil {
-			return nil, err
+		img, err := proto.MountpointsImage(ns.ID, mnts)
+		if err != nil {
+			return nil, nil, err
 		}
+		imgs = append(imgs, img)
 	}
-	return ids, nil
-}
-
-func writeImage(dir string, build func() (*proto.Image, error)) error {
-	img, err := build()
-	if err != nil {
-		return err
-	}
-	return proto.WriteImageAtomic(dir, img.Name, 0o600, img)
+	return imgs, ids, nil
 }
 
 // pathOf is the name to write: the resolved path, else the kernel's link
@@ -106,20 +132,40 @@ func pathOf(r *resolve.Result) []byte {
 	return bytes.TrimSuffix(l, []byte(" (deleted)"))
 }
 
-func mntIDFor(r *resolve.Result) int {
-	if r.MntID >= 0 {
-		return r.MntID
+// mntIDFor is the mount id written for r, or -1 for none (reg.mnt_id
+// left out). A resolved object (ok, fixed, ambiguous: a confirmed
+// candidate) gets the resolver's mount. Any other gets the kernel's own id
+// for the open file (fdinfo mnt_id, map_files' mount id) when that id is a
+// mount of the namespace (table), never the resolver's MntID: for an
+// unresolved object that is at most a candidate it could not confirm (the
+// mount covering a cwd's link, say). Without such an id (cwd, root and exe
+// have none; a 3.18–4.1 overlay fd's id is a private mount in no
+// mountinfo, on which CRIU's restore would stop: lookup_nsid_by_mnt_id
+// finds nothing and BUG()s) mnt_id is left out: CRIU's default -1 means
+// "know nothing about mountpoints" and restore opens the name from the
+// root task's mount namespace (criu/mount.c lookup_nsid_by_mnt_id,
+// criu/files-reg.c rfi_remap), as for a dump without mount namespaces.
+func mntIDFor(r *resolve.Result, table *mountns.Table) int {
+	switch r.Verdict {
+	case resolve.OK, resolve.Fixed, resolve.Ambiguous:
+		if r.MntID >= 0 {
+			return r.MntID
+		}
 	}
+	id := -1
 	if o := r.Object; o.Info != nil {
-		return o.Info.MntID
+		id = o.Info.MntID
 	} else if o.Map != nil {
-		return o.Map.MapFilesMntID
+		id = o.Map.MapFilesMntID
 	}
-	return -1
+	if id < 0 || table == nil || table.ByID(id) == nil {
+		return -1
+	}
+	return id
 }
 
 // fileEntry builds the files.img entry of one object.
-func fileEntry(id uint32, r *resolve.Result) (*proto.FileEntry, error) {
+func fileEntry(id uint32, r *resolve.Result, mnt int) (*proto.FileEntry, error) {
 	o := r.Object
 	reg := &proto.RegFileEntry{
 		Id:    gproto.Uint32(id),
@@ -134,8 +180,8 @@ func fileEntry(id uint32, r *resolve.Result) (*proto.FileEntry, error) {
 	if o.Info != nil {
 		reg.Pos = gproto.Uint64(o.Info.Pos)
 	}
-	if id := mntIDFor(r); id >= 0 {
-		reg.MntId = gproto.Int32(int32(id))
+	if mnt >= 0 {
+		reg.MntId = gproto.Int32(int32(mnt))
 	}
 	st := o.Stat
 	if st != nil {

@@ -9,7 +9,28 @@ import (
 // ReportFile is the name of the JSON report written next to the images.
 const ReportFile = "ovlfix-report.json"
 
+// WriteDir writes the dump's CRIU images (WriteImages' set) and its report
+// (ovlfix-report.json, with Images set to dir) into dir as one set, all or
+// nothing: after an error, a full disk say, dir holds exactly what it held
+// before (proto.WriteSetAtomic), never a partial image set. It returns the
+// report written.
+func (d *Dump) WriteDir(dir string) (*Report, error) {
+	imgs, ids, err := d.buildImages()
+	if err != nil {
+		return nil, err
+	}
+	rep := d.Report(ids)
+	rep.Images = dir
+	files := append(setFiles(imgs), proto.SetFile{Name: ReportFile, Perm: 0o644, Write: rep.WriteJSON})
+	if err := proto.WriteSetAtomic(dir, files); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
 // WriteReportFile writes rep as JSON into dir/ovlfix-report.json, atomically.
+// Written after WriteImages, a failure leaves the images without their
+// report: WriteDir writes both as one set.
 func WriteReportFile(dir string, rep *Report) error {
 	return proto.WriteFileAtomic(dir, ReportFile, 0o644, func(w io.Writer) error { return rep.WriteJSON(w) })
 }

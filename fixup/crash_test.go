@@ -3,6 +3,7 @@ package fixup
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -44,9 +45,11 @@ func maybeRunCrashChild() {
 
 // TestCrashSafety kills a rewrite with SIGKILL at random instants, ~200
 // times: afterwards files.img must be byte-equal to CRIU's original or to
-// the complete repaired file, a backup (if any) must be the original, and
-// a later run must finish the repair. Temp files may remain; they are
-// counted and must carry the temp prefix, never the real names.
+// the complete repaired file, a backup (if any) must be the original and
+// be vouched for by a report recording this dump's digests, the state
+// must be one a later run accepts (checkBackup), and a later run must
+// finish the repair. Temp files may remain; they are counted and must
+// carry the temp prefix, never the real names.
 func TestCrashSafety(t *testing.T) {
 	c := scenario.StartT(t, "", fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
@@ -60,6 +63,10 @@ func TestCrashSafety(t *testing.T) {
 	repaired := readFile(t, ref, proto.FilesImg)
 	if bytes.Equal(repaired, f.Original) {
 		t.Fatal("the fixture needs no repair")
+	}
+	origSum, repairedSum := sha256Hex(f.Original), sha256Hex(repaired)
+	if rd := readDigests(t, ref); rd == nil || rd.Original != origSum || rd.Found != origSum || rd.Files != repairedSum {
+		t.Fatalf("uninterrupted run records %+v, want original=found=%s files=%s", rd, origSum, repairedSum)
 	}
 
 	exe, err := os.Executable()
@@ -88,7 +95,7 @@ func TestCrashSafety(t *testing.T) {
 	if testing.Short() {
 		iterations = 40
 	}
-	var nOrig, nRepaired, nTemps int
+	var nOrig, nRepaired, nTemps, nReportOnly, nBackupOrig int
 	for i := range iterations {
 		dir := restore(t, pristine)
 		cmd := start(dir)
@@ -113,6 +120,25 @@ func TestCrashSafety(t *testing.T) {
 				t.Fatalf("iteration %d: files.img repaired but no backup: %v", i, err)
 			}
 		}
+		// The report, if the kill left one, records this dump's digests;
+		// a backup is always vouched for by it, and the next run accepts
+		// whatever state the kill left.
+		rd := readDigests(t, dir)
+		if rd != nil && (rd.Original != origSum || rd.Found != origSum || rd.Files != repairedSum) {
+			t.Fatalf("iteration %d: report records %+v, want original=found=%s files=%s", i, rd, origSum, repairedSum)
+		}
+		_, berr := os.Stat(filepath.Join(dir, BackupFile))
+		switch {
+		case berr == nil && rd == nil:
+			t.Fatalf("iteration %d: a backup but no report vouching for it", i)
+		case berr == nil && bytes.Equal(now, f.Original):
+			nBackupOrig++ // killed between the backup and the rename
+		case berr != nil && rd != nil:
+			nReportOnly++ // killed between the report and the backup
+		}
+		if st, err := checkBackup(dir, now); err != nil || st.originalSHA != origSum {
+			t.Fatalf("iteration %d: the state left is not accepted: %+v %v", i, st, err)
+		}
 		temps := leftovers(dir)
 		for _, n := range temps {
 			if !strings.HasPrefix(n, ".") {
@@ -128,15 +154,37 @@ func TestCrashSafety(t *testing.T) {
 			if !bytes.Equal(readFile(t, dir, proto.FilesImg), repaired) || !bytes.Equal(readFile(t, dir, BackupFile), f.Original) {
 				t.Fatalf("iteration %d: the run after the kill did not finish the repair", i)
 			}
+			if rd := readDigests(t, dir); rd.Original != origSum || rd.Files != repairedSum || rd.Found != rep.FoundSHA256 ||
+				(rd.Found != origSum && rd.Found != repairedSum) {
+				t.Fatalf("iteration %d: the run after the kill records %+v", i, rd)
+			}
 			if len(rep.Leftovers) != len(temps) {
 				t.Errorf("iteration %d: report lists %d leftovers, %d found", i, len(rep.Leftovers), len(temps))
 			}
 		}
 	}
-	t.Logf("%d kills over %v: files.img original %d times, repaired %d times; %d temp files left in all", iterations, span, nOrig, nRepaired, nTemps)
+	t.Logf("%d kills over %v: files.img original %d times (%d with only the report written, %d with report and backup), repaired %d times; %d temp files left in all",
+		iterations, span, nOrig, nReportOnly, nBackupOrig, nRepaired, nTemps)
 	if nOrig == 0 || nRepaired == 0 {
 		t.Logf("note: the kills all landed on one side of the rename")
 	}
+}
+
+// readDigests reads the digests of dir's report, nil when there is none.
+func readDigests(t *testing.T, dir string) *reportDigests {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rd reportDigests
+	if err := json.Unmarshal(b, &rd); err != nil {
+		t.Fatalf("%s: %v", ReportFile, err)
+	}
+	return &rd
 }
 
 // restore makes a new directory holding exactly snap.

@@ -50,6 +50,20 @@ func (pl *plan) problem(id uint32, ob *observation, format string, args ...any) 
 	pl.problems = append(pl.problems, Problem{FileID: id, Object: ob.label(), What: fmt.Sprintf(format, args...)})
 }
 
+// entry decides one files.img entry. The rule (docs/fixup.md § When an
+// entry changes): an entry changes ONLY with positive proof that CRIU's
+// value is wrong AND that the new one is right:
+//
+//	(a) some object's proof.wrong: a check independent of the resolver
+//	    shows CRIU's (name, mnt_id) cannot be right (proveWrong);
+//	(b) some object's proof.confirmed: fixup's own stat inside the task's
+//	    root found the live file under the new name and mount
+//	    (confirmValue); the resolver's "no stat was needed" is not enough.
+//
+// Without (a) CRIU's value stays and a note says what the resolver
+// thought; with (a) but not (b) it stays too, as a problem, and when (a)
+// shows restore would fail the dump is unrepairable. A deleted file is
+// never renamed (CRIU's remap images are keyed by the entry).
 func (pl *plan) entry(d *dumpImages, id uint32, obs []*observation) error {
 	idx, ok := d.ByID[id]
 	if !ok {
@@ -68,10 +82,16 @@ func (pl *plan) entry(d *dumpImages, id uint32, obs []*observation) error {
 		criuMnt = int(reg.GetMntId())
 	}
 	var wants []want
-	var proof string
+	var wrong *proof // the first proof that CRIU's value is wrong
+	var fatal string // the first proof that restore would fail
 	for _, ob := range obs {
-		if proof == "" && ob.criuWrong != "" {
-			proof = ob.criuWrong
+		if ob.proof.wrong != "" {
+			if wrong == nil {
+				wrong = &ob.proof
+			}
+			if ob.proof.fatal && fatal == "" {
+				fatal = ob.proof.wrong
+			}
 		}
 		if ob.why != "" {
 			pl.problem(id, ob, "could not check: %s", ob.why)
@@ -84,8 +104,7 @@ func (pl *plan) entry(d *dumpImages, id uint32, obs []*observation) error {
 			wants = append(wants, want{name: res.Path, mnt: res.MntID, ob: ob})
 		case resolve.Ambiguous:
 			if criuAmong(res.Candidates, criuName, criuMnt) {
-				pl.notes = append(pl.notes, Problem{FileID: id, Object: ob.label(),
-					What: fmt.Sprintf("ambiguous (%s); CRIU's value is one of the confirmed candidates, left as is", res.Reason)})
+				pl.note(id, ob, "ambiguous (%s); CRIU's value is one of the confirmed candidates, left as is", res.Reason)
 				wants = append(wants, want{name: criuName, mnt: criuMnt, ob: ob})
 			} else {
 				wants = append(wants, want{name: res.Path, mnt: res.MntID, ob: ob})
@@ -97,8 +116,8 @@ func (pl *plan) entry(d *dumpImages, id uint32, obs []*observation) error {
 		}
 	}
 	fail := func(why string) {
-		if proof != "" {
-			pl.unrepairable = append(pl.unrepairable, fmt.Sprintf("files.img id %d (%s): %s; %s", id, obs[0].label(), proof, why))
+		if fatal != "" {
+			pl.unrepairable = append(pl.unrepairable, fmt.Sprintf("files.img id %d (%s): %s; %s", id, obs[0].label(), fatal, why))
 		}
 	}
 	if len(wants) == 0 {
@@ -124,6 +143,20 @@ func (pl *plan) entry(d *dumpImages, id uint32, obs []*observation) error {
 	if bytes.Equal(newName, criuName) && newMnt == criuMnt {
 		return nil
 	}
+	// (a): without a proof CRIU's value stands, whatever the resolver says.
+	if wrong == nil {
+		pl.note(id, w.ob, "the resolver says %q on mount %d (%s), CRIU recorded %q on mount %d, and nothing proves CRIU's value wrong; left as is",
+			newName, newMnt, w.ob.res.Verdict, criuName, criuMnt)
+		return nil
+	}
+	// (b): the new value must be the one a stat inside the root confirmed.
+	conf := confirmedAs(wants, newName, newMnt, criuMnt)
+	if conf == nil {
+		pl.problem(id, w.ob, "%s, but %q on mount %d is not confirmed by a stat inside the task's root (%s); left as is",
+			wrong.wrong, newName, newMnt, unconfirmedWhy(wants))
+		fail("no live object confirmed a replacement by a stat inside the task's root")
+		return nil
+	}
 	reg.Name = gproto.String(string(newName))
 	if reg.MntId != nil {
 		reg.MntId = gproto.Int32(int32(newMnt))
@@ -134,9 +167,43 @@ func (pl *plan) entry(d *dumpImages, id uint32, obs []*observation) error {
 	pl.changes = append(pl.changes, Change{
 		FileID: id, VPID: w.ob.task.VPID, HostPID: w.ob.host, Object: w.ob.ref.label(),
 		OldName: criuName, NewName: bytes.Clone(newName), OldMntID: int32(criuMnt), NewMntID: int32(newMnt),
-		Verdict: string(w.ob.res.Verdict), Reason: changeReason(w, criuName, criuMnt), Evidence: evidence(w, wants),
+		Verdict: string(w.ob.res.Verdict), Reason: changeReason(w, criuName, criuMnt),
+		Evidence: evidence(w, wants, wrong.wrong, conf.confirmed),
 	})
 	return nil
+}
+
+func (pl *plan) note(id uint32, ob *observation, format string, args ...any) {
+	pl.notes = append(pl.notes, Problem{FileID: id, Object: ob.label(), What: fmt.Sprintf(format, args...)})
+}
+
+// confirmedAs returns the proof of an object that confirmed exactly the
+// value to be written (the mount only when the dump records mount ids).
+func confirmedAs(wants []want, name []byte, mnt, criuMnt int) *proof {
+	for _, w := range wants {
+		p := &w.ob.proof
+		if p.confirmed == "" || !bytes.Equal(p.confirmedName, name) {
+			continue
+		}
+		if criuMnt >= 0 && p.confirmedMnt != mnt {
+			continue
+		}
+		return p
+	}
+	return nil
+}
+
+func unconfirmedWhy(wants []want) string {
+	var whys []string
+	for _, w := range wants {
+		if w.ob.proof.unconfirmed != "" {
+			whys = append(whys, w.ob.label()+": "+w.ob.proof.unconfirmed)
+		}
+	}
+	if len(whys) == 0 {
+		return "no object could be statted"
+	}
+	return strings.Join(whys, "; ")
 }
 
 // compareStat reports a size or mode CRIU recorded that the live file
@@ -183,8 +250,9 @@ func changeReason(w want, criuName []byte, criuMnt int) string {
 	return s
 }
 
-func evidence(w want, all []want) []string {
+func evidence(w want, all []want, wrong, confirmed string) []string {
 	ev := append([]string(nil), w.ob.res.Evidence...)
+	ev = append(ev, "CRIU's value is wrong: "+wrong, "the new value is confirmed: "+confirmed)
 	if len(all) > 1 {
 		var others []string
 		for _, o := range all[1:] {

@@ -15,7 +15,9 @@ const ReportVersion = 1
 // File names fixup writes into the images directory.
 const (
 	// BackupFile is the byte-exact copy of files.img as CRIU wrote it,
-	// made before the first change and never overwritten afterwards.
+	// made before the first change and never overwritten afterwards. It
+	// is trusted only when ReportFile records its SHA-256 (docs/fixup.md
+	// § The backup belongs to its files.img).
 	BackupFile = "files.img.ovlfix-orig"
 	// ReportFile is the JSON report of the last run that was not a dry run.
 	ReportFile = "ovlfix-fixup.json"
@@ -27,6 +29,13 @@ const (
 // hook exits non-zero only for this error, which makes CRIU fail the dump
 // and resume the tasks (docs/fixup.md § Exit policy).
 var ErrUnrepairable = errors.New("dump is wrong and cannot be repaired")
+
+// ErrBackupMismatch means the images directory holds a backup
+// (BackupFile) that nothing proves to be the original of its files.img:
+// no report records its SHA-256, or files.img is not one ovlfix wrote from
+// it (a second dump into a reused directory). Run then writes nothing;
+// the error names the files and what to do.
+var ErrBackupMismatch = errors.New("the backup of files.img in the images directory does not belong to this files.img")
 
 // Options tune Run.
 type Options struct {
@@ -91,6 +100,16 @@ type Report struct {
 	// Backup is the path of the backup of the original files.img, ""
 	// when this run changed nothing.
 	Backup string `json:"backup"`
+	// OriginalSHA256 is the SHA-256 (hex) of CRIU's files.img as dumped:
+	// the backup's bytes when a backup exists, else files.img as this run
+	// found it. FoundSHA256 is files.img as this run found it,
+	// FilesSHA256 as this run leaves it (the repaired file, or
+	// FoundSHA256 when nothing is written). A later run trusts the backup
+	// only through these (docs/fixup.md § The backup belongs to its
+	// files.img).
+	OriginalSHA256 string `json:"original_sha256"`
+	FoundSHA256    string `json:"found_sha256"`
+	FilesSHA256    string `json:"files_sha256"`
 	// Leftovers are temporary files of an interrupted earlier write found
 	// in the directory (harmless: CRIU ignores unknown files).
 	Leftovers []string `json:"leftovers,omitempty"`
@@ -99,7 +118,9 @@ type Report struct {
 // Run checks the REG entries of files.img in the CRIU images directory
 // dir against the live tasks of the dump and repairs reg.name and
 // reg.mnt_id where CRIU got them wrong (docs/fixup.md). It returns the
-// report also when the error wraps ErrUnrepairable.
+// report also when the error wraps ErrUnrepairable. An error wrapping
+// ErrBackupMismatch or proto.ErrBadImageFile comes before any check:
+// nothing was written.
 func Run(ctx context.Context, dir string, opts Options) (*Report, error) {
 	return run(ctx, dir, opts)
 }

@@ -66,12 +66,17 @@ type dumpImages struct {
 	// a file id to its index.
 	Entries []*proto.FileEntry
 	ByID    map[uint32]int
+	// Backup is what the directory holds of CRIU's original files.img
+	// (checkBackup): verified before anything else is read.
+	Backup backupState
 }
 
 // readDump reads every image fixup needs. Any malformed image is an error
-// naming the file, entry and offset; a missing task image is recorded on
-// the task (nothing to check there), a missing pstree.img or files.img is
-// an error.
+// naming the file, entry and offset; an image that is not a regular file
+// or is over proto.MaxImageFileSize is an error wrapping
+// proto.ErrBadImageFile; a backup that does not belong to files.img is
+// ErrBackupMismatch. A missing task image is recorded on the task (nothing
+// to check there), a missing pstree.img or files.img is an error.
 func readDump(dir string) (*dumpImages, error) {
 	d := &dumpImages{ByID: map[uint32]int{}}
 	pst, err := readTyped(dir, proto.PstreeImg, proto.ReadPstree)
@@ -82,6 +87,9 @@ func readDump(dir string) (*dumpImages, error) {
 		return nil, fmt.Errorf("%s: no tasks", proto.PstreeImg)
 	}
 	if err := d.readFiles(dir); err != nil {
+		return nil, err
+	}
+	if d.Backup, err = checkBackup(dir, d.Raw); err != nil {
 		return nil, err
 	}
 	fdTables := map[uint32]bool{}
@@ -99,15 +107,11 @@ func readDump(dir string) (*dumpImages, error) {
 }
 
 func (d *dumpImages) readFiles(dir string) error {
-	raw, err := os.ReadFile(filepath.Join(dir, proto.FilesImg))
+	raw, st, err := proto.ReadFileCapped(filepath.Join(dir, proto.FilesImg), proto.MaxImageFileSize)
 	if err != nil {
 		return err
 	}
-	st, err := os.Stat(filepath.Join(dir, proto.FilesImg))
-	if err != nil {
-		return err
-	}
-	img, err := proto.ReadImage(bytes.NewReader(raw), proto.FilesImg, proto.WantKind(proto.KindFiles))
+	img, err := proto.ReadImage(bytes.NewReader(raw), proto.FilesImg, proto.WantKind(proto.KindFiles), proto.MaxEntrySize(entryCap(len(raw))))
 	if err != nil {
 		return err
 	}
@@ -177,14 +181,22 @@ func (d *dumpImages) readTask(dir string, t *task, fdTables map[uint32]bool) err
 	return nil
 }
 
-// readTyped opens dir/name and decodes it with read.
+// readTyped opens dir/name (proto.OpenImageFile: a regular file of at
+// most proto.MaxImageFileSize, never a FIFO or a symlink) and decodes it
+// with read.
 func readTyped[M any](dir, name string, read func(io.Reader, string, ...proto.ReadOption) ([]M, error)) ([]M, error) {
-	f, err := os.Open(filepath.Join(dir, name))
+	f, err := proto.OpenImageFile(filepath.Join(dir, name), proto.MaxImageFileSize)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	return read(f, name)
+	return read(f, name, f.MaxEntry())
+}
+
+// entryCap is proto.DefaultMaxEntrySize, or n when smaller: no entry is
+// larger than its file.
+func entryCap(n int) uint32 {
+	return uint32(min(n, proto.DefaultMaxEntrySize))
 }
 
 // readOne reads a one-entry task image; a missing file is noted on t and

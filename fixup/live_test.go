@@ -113,6 +113,20 @@ func TestRunRepairsNestedOverlay(t *testing.T) {
 	if !bytes.Equal(readFile(t, f.Dir, BackupFile), f.Original) {
 		t.Error("second run replaced the backup")
 	}
+
+	// The digests tie the backup to files.img: the first run recorded
+	// CRIU's original, what it found (the same) and what it wrote; the
+	// second keeps CRIU's original, not the repaired file it found.
+	origSum, nowSum := sha256Hex(f.Original), sha256Hex(now)
+	if rep.OriginalSHA256 != origSum || rep.FoundSHA256 != origSum || rep.FilesSHA256 != nowSum {
+		t.Errorf("first run digests %s %s %s, want %s %s %s", rep.OriginalSHA256, rep.FoundSHA256, rep.FilesSHA256, origSum, origSum, nowSum)
+	}
+	if rep2.OriginalSHA256 != origSum || rep2.FoundSHA256 != nowSum || rep2.FilesSHA256 != nowSum {
+		t.Errorf("second run digests %s %s %s, want %s %s %s", rep2.OriginalSHA256, rep2.FoundSHA256, rep2.FilesSHA256, origSum, nowSum, nowSum)
+	}
+	if rd := readDigests(t, f.Dir); rd.Original != origSum || rd.Files != nowSum {
+		t.Errorf("report file digests %+v", rd)
+	}
 }
 
 // TestDryRunWritesNothing: the plan is the same as a real run's, and the

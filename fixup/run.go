@@ -70,6 +70,7 @@ func run(ctx context.Context, dir string, opts Options) (*Report, error) {
 	}
 	rep.Checked, rep.Changes, rep.Problems, rep.Notes = pl.checked, append(rep.Changes, pl.changes...), append(rep.Problems, pl.problems...), pl.notes
 	rep.Leftovers = leftovers(dir)
+	d.stamp(rep)
 	for _, ch := range pl.changes {
 		logf("files.img id %d (pid %d %s): %s", ch.FileID, ch.VPID, ch.Object, quote.String(ch.Reason))
 	}
@@ -96,13 +97,13 @@ func run(ctx context.Context, dir string, opts Options) (*Report, error) {
 		return rep, nil
 	}
 	if len(rep.Changes) > 0 {
-		if rep.Backup, err = writeRepair(dir, d, pause); err != nil {
+		if err := writeRepair(dir, d, rep, pause); err != nil {
 			return nil, err
 		}
 		logf("files.img rewritten: %d entr(y/ies) changed; original kept as %s next to it", len(rep.Changes), BackupFile)
-	} else {
-		logf("files.img is right: nothing changed")
+		return rep, nil
 	}
+	logf("files.img is right: nothing changed")
 	pause(ReportFile)
 	if err := writeReport(dir, rep); err != nil {
 		return rep, err

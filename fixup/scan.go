@@ -8,9 +8,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/mountns"
-	"github.com/ovlfix/ovlfix/proto"
 	"github.com/ovlfix/ovlfix/resolve"
-	"golang.org/x/sys/unix"
 )
 
 // observation is what one live object says about one files.img entry.
@@ -25,9 +23,9 @@ type observation struct {
 	// stat is the live object's stat (nil when unknown), for the size
 	// and mode comparison.
 	stat *fdinfo.Stat
-	// criuWrong is a proof that CRIU's (name, mnt_id) cannot be right,
-	// "" when there is none (proofWrong).
-	criuWrong string
+	// proof is what fixup's own checks say about CRIU's entry and the
+	// resolver's value (checkEntry, proof.go).
+	proof proof
 }
 
 func (o *observation) label() string {
@@ -97,7 +95,7 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 		return nil
 	}
 	results, table := resolved.Results, resolved.Table
-	// The task's root again, for proofWrong's own stat of CRIU's name.
+	// The task's root again, for checkEntry's own stats.
 	root, err := mountns.OpenRoot(host)
 	if err != nil {
 		fail(fmt.Sprintf("host pid %d: root: %v", host, err))
@@ -115,7 +113,7 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 		ob.res = results[i]
 		ob.stat = statOf(&subset[i])
 		if idx, ok := c.d.ByID[rf.FileID]; ok && c.d.Entries[idx].GetReg() != nil {
-			ob.criuWrong = proofWrong(c.d.Entries[idx].GetReg(), table, root, ob.stat)
+			ob.proof = checkEntry(c.d.Entries[idx].GetReg(), table, root, host, &subset[i], &ob.res, ob.stat)
 		}
 		c.add(ob)
 	}
@@ -159,22 +157,4 @@ func statOf(o *fdinfo.Object) *fdinfo.Stat {
 		return o.Map.MapFiles
 	}
 	return o.Stat
-}
-
-// proofWrong returns why CRIU's entry cannot be right, or "". Only two
-// proofs are used, both independent of the resolver (docs/fixup.md):
-// the recorded mnt_id is in no mountinfo of the task (restore cannot find
-// the mount), or the recorded name does not exist inside the task's root
-// while the live file is not deleted (restore's open would fail).
-func proofWrong(reg *proto.RegFileEntry, t *mountns.Table, root *mountns.Root, st *fdinfo.Stat) string {
-	if reg.MntId != nil && reg.GetMntId() >= 0 && t.ByID(int(reg.GetMntId())) == nil {
-		return fmt.Sprintf("CRIU's mnt_id %d is in no mountinfo of the task: restore cannot find that mount", reg.GetMntId())
-	}
-	if st == nil || st.Nlink == 0 {
-		return ""
-	}
-	if _, err := root.Stat(reg.GetName()); errors.Is(err, unix.ENOENT) {
-		return fmt.Sprintf("CRIU's name %q does not exist inside the task's root and the file is not deleted: restore would fail", reg.GetName())
-	}
-	return ""
 }

@@ -34,6 +34,9 @@ func WriteImageAtomic(dir, name string, perm os.FileMode, img *Image) error {
 type atomicFS struct {
 	sync   func(*os.File) error
 	rename func(oldpath, newpath string) error
+	// renameat2 is renameat2(2) with both paths relative to the working
+	// directory (WriteSetAtomic).
+	renameat2 func(oldpath, newpath string, flags uint) error
 }
 
 func (a atomicFS) write(dir, name string, perm os.FileMode, write func(io.Writer) error) (err error) {

@@ -11,7 +11,10 @@
 // another CRIU version, truncated by a full disk, or edited by someone else. Reading never
 // panics: every length is checked against what was read (io.ReadFull) and against a per-entry
 // cap (DefaultMaxEntrySize unless MaxEntrySize says otherwise), and every error names the
-// file, the entry index and the byte offset where it went wrong.
+// file, the entry index and the byte offset where it went wrong. Image and cache files are
+// opened with OpenImageFile (ReadFileCapped, ReadImageFile): only a regular file of at most
+// MaxImageFileSize (256 MiB) is read, never a FIFO (which would block), a device or a
+// symlink (to /dev/zero, say); a refusal wraps ErrBadImageFile.
 //
 // Images are kept as raw entries (Image.Entries) so that a caller that patches a few entries
 // writes every other entry back byte for byte. Decoding an entry into its message type and
@@ -21,7 +24,8 @@
 //
 // Writes are atomic (WriteFileAtomic): a crash or an error leaves either the old file or the
 // new one, never a mix; CRIU reads files.img at restore, so a half-written one would lose the
-// dump.
+// dump. WriteSetAtomic writes a whole set (an image set and its report) all or nothing: after
+// an error, a full disk say, the directory is as it was.
 //
 // Message types and magics come from github.com/checkpoint-restore/go-criu/v7 (protos of
 // CRIU 3.19, compatible with images of CRIU 3.17 and later). That import stays inside this
