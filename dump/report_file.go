@@ -1,10 +1,6 @@
 package dump
 
-import (
-	"io"
-
-	"github.com/ovlfix/ovlfix/proto"
-)
+import "github.com/ovlfix/ovlfix/proto"
 
 // ReportFile is the name of the JSON report written next to the images.
 const ReportFile = "ovlfix-report.json"
@@ -26,11 +22,4 @@ func (d *Dump) WriteDir(dir string) (*Report, error) {
 		return nil, err
 	}
 	return rep, nil
-}
-
-// WriteReportFile writes rep as JSON into dir/ovlfix-report.json, atomically.
-// Written after WriteImages, a failure leaves the images without their
-// report: WriteDir writes both as one set.
-func WriteReportFile(dir string, rep *Report) error {
-	return proto.WriteFileAtomic(dir, ReportFile, 0o644, func(w io.Writer) error { return rep.WriteJSON(w) })
 }

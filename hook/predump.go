@@ -168,7 +168,9 @@ func criuAccepts(root *mountns.Root, e IrmapEntry) error {
 func readExistingCache(workDir string) (*proto.Image, os.FileMode, error) {
 	const defaultPerm = 0o600
 	path := filepath.Join(workDir, proto.IrmapCache)
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	// Never a FIFO (it would block the dump), a device or a symlink, and
+	// never more than the cap (proto.OpenImageFile).
+	f, err := proto.OpenImageFile(path, proto.MaxImageFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, defaultPerm, nil
 	}
@@ -176,17 +178,11 @@ func readExistingCache(workDir string) (*proto.Image, os.FileMode, error) {
 		return nil, 0, fmt.Errorf("existing %s: %w (left alone)", proto.IrmapCache, err)
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, 0, fmt.Errorf("existing %s: %w (left alone)", proto.IrmapCache, err)
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, 0, fmt.Errorf("existing %s is not a regular file (left alone)", proto.IrmapCache)
-	}
+	fi := f.Info()
 	if fi.Size() == 0 {
 		return nil, fi.Mode().Perm(), nil // CRIU's empty_image: no cache
 	}
-	img, err := proto.ReadImage(f, proto.IrmapCache, proto.WantKind(proto.KindIrmapCache))
+	img, err := proto.ReadImage(f, proto.IrmapCache, proto.WantKind(proto.KindIrmapCache), f.MaxEntry())
 	if err != nil {
 		return nil, 0, fmt.Errorf("existing %s cannot be read, so it is left alone: %w", proto.IrmapCache, err)
 	}

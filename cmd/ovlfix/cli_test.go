@@ -18,6 +18,7 @@ import (
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
 	"github.com/ovlfix/ovlfix/internal/testenv"
+	"github.com/ovlfix/ovlfix/proto"
 )
 
 // binary is the ovlfix built once for these tests.
@@ -118,6 +119,7 @@ func TestExitCodeMapping(t *testing.T) {
 		withCode(exitOutput, errors.New("x")):    exitOutput,
 		errors.New("other"):                      exitFailure,
 		usageError{errors.New("bad flag")}:       exitUsage,
+		fmt.Errorf("images in d: %w", &proto.BadFileError{Path: "files.img", What: "a FIFO, not a regular file"}): exitBadImageFile,
 		// Only usageError is 2: errors about files are never usage.
 		&fs.PathError{Op: "open", Path: "files.img", Err: syscall.ELOOP}:        exitFailure,
 		fmt.Errorf("images: %w", &fs.PathError{Op: "open", Err: fs.ErrInvalid}): exitFailure,

@@ -116,13 +116,8 @@ func runDemo(ctx context.Context, out io.Writer, f demoFlags) error {
 	if err != nil {
 		return err
 	}
-	ids, err := d.WriteImages(dir)
+	rep, err := d.WriteDir(dir)
 	if err != nil {
-		return withCode(exitOutput, err)
-	}
-	rep := d.Report(ids)
-	rep.Images = dir
-	if err := dump.WriteReportFile(dir, rep); err != nil {
 		return withCode(exitOutput, err)
 	}
 	if f.output == "json" {

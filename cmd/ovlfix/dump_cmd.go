@@ -75,24 +75,17 @@ func runDump(ctx context.Context, out io.Writer, pid int, f dumpFlags) error {
 	if err != nil {
 		return err
 	}
-	var ids map[*resolve.Result]uint32
+	var rep *dump.Report
 	if f.dir != "" {
-		dir := quote.String(f.dir)
-		st.leave("the images directory %s may hold some of the images, each one whole (written by rename), but not all of them: do not restore from it", dir)
-		ids, err = d.WriteImages(f.dir)
-		if err != nil {
-			return withCode(exitOutput, err)
-		}
-		st.leave("the images in %s are complete; %s may be missing", dir, dump.ReportFile)
-	}
-	rep := d.Report(ids)
-	rep.Images = f.dir
-	if f.dir != "" {
-		if err := dump.WriteReportFile(f.dir, rep); err != nil {
+		// One set, all or nothing: after an error the directory holds what
+		// it held before (dump.WriteDir).
+		st.leave("the images directory %s holds what it held before: the image set is written all or nothing", quote.String(f.dir))
+		if rep, err = d.WriteDir(f.dir); err != nil {
 			return withCode(exitOutput, err)
 		}
 		st.leave("the images and %s in %s are complete; the report on stdout may be cut short", dump.ReportFile, quote.String(f.dir))
 	} else {
+		rep = d.Report(nil)
 		st.leave("nothing was written; the report on stdout may be cut short")
 	}
 	if f.output == "json" {

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/proto"
 )
 
 // Exit codes (docs/cli.md). They are part of the interface: scripts and
@@ -50,6 +51,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &ce):
 		return ce.code
+	case errors.Is(err, proto.ErrBadImageFile):
+		return exitBadImageFile
 	case errors.Is(err, fdinfo.ErrNoProcess):
 		return exitNoProcess
 	case errors.Is(err, fdinfo.ErrPermission):

@@ -114,6 +114,8 @@ func fixupError(err error) error {
 		return nil
 	case errors.Is(err, fixup.ErrUnrepairable):
 		return withCode(exitUnrepairable, err)
+	case errors.Is(err, proto.ErrBadImageFile):
+		return err // exit 10 (exitCode), before the write errors below
 	case errors.Is(err, fdinfo.ErrNoProcess), errors.Is(err, fdinfo.ErrPermission), errors.Is(err, fdinfo.ErrExited):
 		return err
 	case errors.Is(err, unix.EROFS), errors.Is(err, unix.ENOSPC), errors.Is(err, unix.EDQUOT), errors.Is(err, os.ErrPermission):

@@ -26,7 +26,7 @@ func printImages(out io.Writer, dir string) error {
 	crit, critErr := exec.LookPath("crit")
 	for _, path := range names {
 		name := filepath.Base(path)
-		f, err := os.Open(path)
+		f, err := proto.OpenImageFile(path, proto.MaxImageFileSize)
 		if err != nil {
 			return err
 		}
