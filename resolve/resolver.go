@@ -51,8 +51,6 @@ type Resolver struct {
 	statx statxFunc
 }
 
-const deletedSuffix = " (deleted)"
-
 // trustedNote is the evidence of the fast accept without a stat.
 const trustedNote = "mnt_id is in the target's mountinfo and the link lies under its mountpoint; fd links are trusted on this kernel (probed 4.2+ behaviour), so no stat was needed"
 
@@ -119,7 +117,8 @@ func (res *Result) unresolved(format string, args ...any) {
 // Fast accept (design.md §3.1): the mount named by mnt_id is in the
 // target's mountinfo, the link lies under its mountpoint, and stat of the
 // link inside the target root is the inode the kernel holds. On 4.2+
-// kernels that is every overlay fd.
+// kernels that is every overlay fd. With TrustFdLinks the stat is skipped,
+// but never for a link with a " (deleted)" suffix (nameOf).
 func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 	if o.Err != nil && o.Link == nil {
 		res.unresolved("%v", o.Err)
@@ -133,28 +132,29 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 		res.Verdict, res.Reason = Skipped, "memfd (CRIU dumps it as a memfd, not a path)"
 		return
 	}
-	path := o.Link
-	if o.Stat != nil && o.Stat.Nlink == 0 && bytes.HasSuffix(path, []byte(deletedSuffix)) {
-		path = path[:len(path)-len(deletedSuffix)]
-		res.Deleted = true
-	}
-	res.Path = path
+	res.Path = o.Link
 	if o.Stat == nil {
 		res.unresolved("no stat of the open file: %v", o.StatErr)
 		return
 	}
 	res.Dev, res.Ino = o.Stat.Dev, o.Stat.Ino
 	mnt := r.mountOf(o)
+	name := r.nameOf(o.Link, o.Stat, mnt != nil, res)
+	if name == nameUnresolved {
+		return
+	}
+	path := res.Path
 	if mnt == nil {
 		if o.Kind == fdinfo.KindFD {
 			r.resolveForeignMount(o, path, o.Stat, mntIDOf(o), res)
+			unlinkedForeign(name, res)
 			return
 		}
 		res.unresolved("no mount of the target covers %s", printable(path))
 		return
 	}
 	res.MntID, res.Mount = mnt.ID, mnt
-	if r.TrustFdLinks && o.Info != nil && !res.Deleted && under(path, mnt.Mountpoint) {
+	if r.TrustFdLinks && o.Info != nil && name == namePlain && under(path, mnt.Mountpoint) {
 		// The common case on 4.2+ kernels, kept free of formatting: the
 		// report names the mount from res.Mount.
 		res.Evidence = append(res.Evidence, trustedNote)
@@ -163,7 +163,11 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 		}
 		return
 	}
-	res.note("mnt_id %d is %s on %q", mnt.ID, mnt.FSType, mnt.Mountpoint)
+	if o.Info != nil && o.Info.MntID >= 0 {
+		res.note("mnt_id %d is %s on %q", mnt.ID, mnt.FSType, mnt.Mountpoint)
+	} else {
+		res.note("no mount id from the kernel: mount %d (%s on %q) covers the path", mnt.ID, mnt.FSType, mnt.Mountpoint)
+	}
 	if !r.Identity.vouch(o, res) {
 		return
 	}
@@ -171,9 +175,13 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 		res.unresolved("path %s is not under the mountpoint %q of mount %d", printable(path), mnt.Mountpoint, mnt.ID)
 		return
 	}
-	if res.Deleted {
+	switch name {
+	case nameUnlinked:
 		res.Verdict = OK
-		res.note("deleted while open: nothing to stat; mount and inode from the open file")
+		res.note("mount and inode from the open file")
+		return
+	case nameConfirmed:
+		res.Verdict = OK
 		return
 	}
 	r.confirm(path, o.Stat, res)
@@ -186,7 +194,7 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 }
 
 // mountOf returns the mount the kernel named for o: fdinfo's mnt_id for
-// fds. cwd/root/exe have no fdinfo: the visible mount covering the path is
+// fds. cwd/root/exe have no fdinfo: the visible mount covering the link is
 // the candidate, and confirm's stat decides.
 func (r *Resolver) mountOf(o *fdinfo.Object) *mountns.Mount {
 	if o.Info != nil && o.Info.MntID >= 0 {
