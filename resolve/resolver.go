@@ -49,10 +49,12 @@ type Resolver struct {
 	// statx is statx(2) for CheckMountIdentity (nil: unix.Statx), a seam
 	// for tests that count calls or play a kernel without unique ids.
 	statx statxFunc
+	// reach is reaches' memo within one ResolveAll (nil elsewhere).
+	reach *reachMemo
 }
 
 // trustedNote is the evidence of the fast accept without a stat.
-const trustedNote = "mnt_id is in the target's mountinfo and the link lies under its mountpoint; fd links are trusted on this kernel (probed 4.2+ behaviour), so no stat was needed"
+const trustedNote = "mnt_id is in the target's mountinfo, the link lies under its mountpoint and the path reaches that mount; fd links are trusted on this kernel (probed 4.2+ behaviour), so no stat was needed"
 
 // Resolve returns the verdict for one object.
 func (r *Resolver) Resolve(o *fdinfo.Object) Result {
@@ -82,6 +84,7 @@ func (r *Resolver) ResolveAll(objs []fdinfo.Object) []Result {
 			}
 		}
 	}
+	rr.reach = newReachMemo()
 	r = &rr
 	var hints Hints
 	for i := range objs {
@@ -117,8 +120,10 @@ func (res *Result) unresolved(format string, args ...any) {
 // Fast accept (design.md §3.1): the mount named by mnt_id is in the
 // target's mountinfo, the link lies under its mountpoint, and stat of the
 // link inside the target root is the inode the kernel holds. On 4.2+
-// kernels that is every overlay fd. With TrustFdLinks the stat is skipped,
-// but never for a link with a " (deleted)" suffix (nameOf).
+// kernels that is every overlay fd. With TrustFdLinks the stat is skipped
+// when nothing could make it fail: the link has no " (deleted)" suffix
+// (nameOf) and the mount the path reaches is the fd's own (a directory
+// over-mounted after the open hides the file, as it does for the cwd).
 func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 	if o.Err != nil && o.Link == nil {
 		res.unresolved("%v", o.Err)
@@ -154,7 +159,7 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 		return
 	}
 	res.MntID, res.Mount = mnt.ID, mnt
-	if r.TrustFdLinks && o.Info != nil && name == namePlain && under(path, mnt.Mountpoint) {
+	if r.TrustFdLinks && o.Info != nil && name == namePlain && under(path, mnt.Mountpoint) && r.reaches(path, mnt) {
 		// The common case on 4.2+ kernels, kept free of formatting: the
 		// report names the mount from res.Mount.
 		res.Evidence = append(res.Evidence, trustedNote)
