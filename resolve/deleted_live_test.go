@@ -159,3 +159,36 @@ func hasNote(r *resolve.Result, part string) bool {
 	}
 	return false
 }
+
+// TestUnlinkedNameTaken: the held file's opened name was unlinked (links
+// left) and a new file now has the suffixed name "a (deleted)". The link
+// then names another inode: CRIU refuses the fd ("Unaccessible path"),
+// and the resolver cannot tell an unlinked name from a renamed real one:
+// unresolved, named without the suffix, on the kernel's mount id only.
+func TestUnlinkedNameTaken(t *testing.T) {
+	c := scenario.StartT(t, "", func(base string) scenario.Spec {
+		return scenario.Spec{Base: base, Steps: []scenario.Step{
+			{Do: "tmpfs", Path: b("t"), Label: "tmpfs"},
+			{Do: "write", Path: b("t/a"), Content: "a"},
+			{Do: "link", Src: b("t/a"), Path: b("t/b")},
+			{Do: "open", Path: b("t/a"), Label: "fd"},
+			{Do: "unlink", Path: b("t/a")},
+			{Do: "write", Path: b("t/a (deleted)"), Content: "a trap"},
+		}}
+	})
+	tg := openTarget(t, c, c.PID)
+	h := held(t, c, "fd")
+	for _, v := range []struct {
+		view string
+		rs   []resolve.Result
+	}{{"untrusted", tg.live()}, {"trusted", tg.trusted()}} {
+		r := result(t, v.rs, h)
+		if r.Verdict != resolve.Unresolved || !bytes.Equal(r.Path, h.Path) || !r.Deleted || r.MntID != mount(t, c, "tmpfs") || r.Mount != nil {
+			t.Errorf("%s: %s %q deleted=%v mnt %d (%s)\n   want unresolved %q deleted on the kernel's mount %d\n   evidence %q",
+				v.view, r.Verdict, r.Path, r.Deleted, r.MntID, r.Reason, h.Path, mount(t, c, "tmpfs"), r.Evidence)
+		}
+		if !strings.Contains(r.Reason, "Unaccessible path") {
+			t.Errorf("%s: reason %q does not say what CRIU does", v.view, r.Reason)
+		}
+	}
+}

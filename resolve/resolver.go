@@ -67,6 +67,7 @@ func (r *Resolver) Resolve(o *fdinfo.Object) Result {
 	default:
 		r.resolveLink(o, &res)
 	}
+	r.settle(&res)
 	return res
 }
 
@@ -101,8 +102,36 @@ func (r *Resolver) ResolveAll(objs []fdinfo.Object) []Result {
 		}
 		out[i] = Result{Object: o, MntID: -1}
 		r.resolveWatch(o, &out[i], hints)
+		r.settle(&out[i])
 	}
 	return out
+}
+
+// settle makes an unresolved result keep only what the kernel reported
+// (Result.MntID): a mount found on the way (the mount covering a cwd's
+// path, a mapping's, a candidate's) is a guess the confirming stat
+// refuted, and the images writer would write it.
+func (r *Resolver) settle(res *Result) {
+	if res.Verdict != Unresolved {
+		return
+	}
+	res.MntID, res.Mount = -1, nil
+	if id := kernelMntID(res.Object); id >= 0 && r.Table.ByID(id) != nil && !r.Identity.refutes(res.Object) {
+		res.MntID = id
+	}
+}
+
+// kernelMntID is the mount id the kernel itself gave for o: fdinfo's
+// mnt_id of an fd, the map_files mount id of a mapping; -1 for cwd, root,
+// exe, maps-only mappings and watches, which carry none.
+func kernelMntID(o *fdinfo.Object) int {
+	switch {
+	case o.Kind == fdinfo.KindFD && o.Info != nil:
+		return o.Info.MntID
+	case o.Kind == fdinfo.KindMap && o.Map != nil && o.Map.MapFiles != nil:
+		return o.Map.MapFilesMntID
+	}
+	return -1
 }
 
 func (res *Result) note(format string, args ...any) {
@@ -200,7 +229,8 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 
 // mountOf returns the mount the kernel named for o: fdinfo's mnt_id for
 // fds. cwd/root/exe have no fdinfo: the visible mount covering the link is
-// the candidate, and confirm's stat decides.
+// the candidate, and confirm's stat decides; it is never reported for an
+// unresolved object (settle).
 func (r *Resolver) mountOf(o *fdinfo.Object) *mountns.Mount {
 	if o.Info != nil && o.Info.MntID >= 0 {
 		return r.Table.ByID(o.Info.MntID)

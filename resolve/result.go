@@ -44,6 +44,15 @@ type Result struct {
 	Path []byte
 	// MntID is the id of the mount the file is reached through, as in the
 	// target's mountinfo; -1 when unknown. Mount is that mount.
+	//
+	// For an Unresolved result MntID is only what the kernel itself
+	// reported, unconfirmed: fdinfo's mnt_id of an fd, the map_files mount
+	// id of a mapping. It is -1 when the kernel gave none (cwd, root, exe,
+	// maps-only mappings, watches), when that id is in no mountinfo of the
+	// target, or when the mount identity check showed that it names
+	// another mount. Never a mount the resolver found on the way (the
+	// mount covering a path, a candidate): a guess the checks refuted.
+	// Mount is nil.
 	MntID int
 	Mount *mountns.Mount
 	// Dev and Ino are the true stat(2) st_dev/st_ino of the file.
