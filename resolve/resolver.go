@@ -181,10 +181,10 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 	if mnt == nil {
 		if o.Kind == fdinfo.KindFD {
 			r.resolveForeignMount(o, path, o.Stat, mntIDOf(o), res)
-			unlinkedForeign(name, res)
-			return
+		} else {
+			res.unresolved("no mount of the target covers %s", printable(path))
 		}
-		res.unresolved("no mount of the target covers %s", printable(path))
+		unlinkedForeign(name, res)
 		return
 	}
 	res.MntID, res.Mount = mnt.ID, mnt

@@ -104,9 +104,10 @@ func (r *Resolver) nameOf(link []byte, st *fdinfo.Stat, onTarget bool, res *Resu
 	return nameUnresolved
 }
 
-// unlinkedForeign ends the foreign-mount route of a nameUndecided link:
-// when no path of the target confirmed the whole link as the file's name,
-// the kernel's suffix stands, and the result (unresolved: nothing left to
+// unlinkedForeign ends the resolution of a nameUndecided link (the
+// foreign-mount route, or no mount of the target covering it): when no
+// path of the target confirmed the whole link as the file's name, the
+// kernel's suffix stands, and the result (unresolved: nothing is left to
 // confirm a mount with) names the file without it.
 func unlinkedForeign(name linkName, res *Result) {
 	if name != nameUndecided || res.Verdict != Unresolved {
