@@ -196,3 +196,14 @@ func (mi *MountIdentity) vouch(o *fdinfo.Object, res *Result) bool {
 	res.Verdict, res.Reason = Unresolved, c.note
 	return false
 }
+
+// refutes reports whether the check found that o's fdinfo mnt_id names
+// another mount than o's own: then not even the kernel's id is kept for
+// an unresolved result (Resolver.settle).
+func (mi *MountIdentity) refutes(o *fdinfo.Object) bool {
+	if mi == nil || !mi.Supported || o.Kind != fdinfo.KindFD || o.Info == nil || o.Info.MntID < 0 {
+		return false
+	}
+	c := mi.Mounts[o.Info.MntID]
+	return c != nil && c.Err == nil && !c.Same()
+}

@@ -91,15 +91,16 @@ func overlayRel(m *mountns.Mount, path []byte) string {
 func (r *Resolver) resolveMapFiles(o *fdinfo.Object, res *Result) {
 	m := o.Map
 	st := m.MapFiles
-	path := o.Link
-	if st.Nlink == 0 && len(path) > len(deletedSuffix) && string(path[len(path)-len(deletedSuffix):]) == deletedSuffix {
-		path = path[:len(path)-len(deletedSuffix)]
-		res.Deleted = true
-	}
-	res.Path, res.Dev, res.Ino = path, st.Dev, st.Ino
+	res.Dev, res.Ino = st.Dev, st.Ino
 	mnt := r.Table.ByID(m.MapFilesMntID)
+	name := r.nameOf(o.Link, st, mnt != nil, res)
+	if name == nameUnresolved {
+		return
+	}
+	path := res.Path
 	if mnt == nil {
 		r.resolveForeignMount(o, path, &fdinfo.Stat{Dev: st.Dev, Ino: st.Ino}, m.MapFilesMntID, res)
+		unlinkedForeign(name, res)
 		return
 	}
 	res.MntID, res.Mount = mnt.ID, mnt
@@ -108,7 +109,7 @@ func (r *Resolver) resolveMapFiles(o *fdinfo.Object, res *Result) {
 		res.unresolved("map_files path %s is not under mountpoint %q of mount %d", printable(path), mnt.Mountpoint, mnt.ID)
 		return
 	}
-	if !res.Deleted {
+	if name == namePlain {
 		r.confirm(path, &fdinfo.Stat{Dev: st.Dev, Ino: st.Ino}, res)
 		if res.Verdict != OK {
 			return

@@ -50,12 +50,12 @@ type Resolver struct {
 	// for tests that count calls or play a kernel without unique ids.
 	statx statxFunc
 	meter *watchMeter // spends the process's WatchBudget (watch_budget.go); nil: unbounded
+	// reach is reaches' memo within one ResolveAll (nil elsewhere).
+	reach *reachMemo
 }
 
-const deletedSuffix = " (deleted)"
-
 // trustedNote is the evidence of the fast accept without a stat.
-const trustedNote = "mnt_id is in the target's mountinfo and the link lies under its mountpoint; fd links are trusted on this kernel (probed 4.2+ behaviour), so no stat was needed"
+const trustedNote = "mnt_id is in the target's mountinfo, the link lies under its mountpoint and the path reaches that mount; fd links are trusted on this kernel (probed 4.2+ behaviour), so no stat was needed"
 
 // Resolve returns the verdict for one object.
 func (r *Resolver) Resolve(o *fdinfo.Object) Result {
@@ -68,6 +68,7 @@ func (r *Resolver) Resolve(o *fdinfo.Object) Result {
 	default:
 		r.resolveLink(o, &res)
 	}
+	r.settle(&res)
 	return res
 }
 
@@ -85,6 +86,7 @@ func (r *Resolver) ResolveAll(objs []fdinfo.Object) []Result {
 			}
 		}
 	}
+	rr.reach = newReachMemo()
 	r = &rr
 	var hints Hints
 	for i := range objs {
@@ -101,8 +103,36 @@ func (r *Resolver) ResolveAll(objs []fdinfo.Object) []Result {
 		}
 		out[i] = Result{Object: o, MntID: -1}
 		r.resolveWatch(o, &out[i], hints)
+		r.settle(&out[i])
 	}
 	return out
+}
+
+// settle makes an unresolved result keep only what the kernel reported
+// (Result.MntID): a mount found on the way (the mount covering a cwd's
+// path, a mapping's, a candidate's) is a guess the confirming stat
+// refuted, and the images writer would write it.
+func (r *Resolver) settle(res *Result) {
+	if res.Verdict != Unresolved {
+		return
+	}
+	res.MntID, res.Mount = -1, nil
+	if id := kernelMntID(res.Object); id >= 0 && r.Table.ByID(id) != nil && !r.Identity.refutes(res.Object) {
+		res.MntID = id
+	}
+}
+
+// kernelMntID is the mount id the kernel itself gave for o: fdinfo's
+// mnt_id of an fd, the map_files mount id of a mapping; -1 for cwd, root,
+// exe, maps-only mappings and watches, which carry none.
+func kernelMntID(o *fdinfo.Object) int {
+	switch {
+	case o.Kind == fdinfo.KindFD && o.Info != nil:
+		return o.Info.MntID
+	case o.Kind == fdinfo.KindMap && o.Map != nil && o.Map.MapFiles != nil:
+		return o.Map.MapFilesMntID
+	}
+	return -1
 }
 
 func (res *Result) note(format string, args ...any) {
@@ -120,7 +150,10 @@ func (res *Result) unresolved(format string, args ...any) {
 // Fast accept (design.md §3.1): the mount named by mnt_id is in the
 // target's mountinfo, the link lies under its mountpoint, and stat of the
 // link inside the target root is the inode the kernel holds. On 4.2+
-// kernels that is every overlay fd.
+// kernels that is every overlay fd. With TrustFdLinks the stat is skipped
+// when nothing could make it fail: the link has no " (deleted)" suffix
+// (nameOf) and the mount the path reaches is the fd's own (a directory
+// over-mounted after the open hides the file, as it does for the cwd).
 func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 	if o.Err != nil && o.Link == nil {
 		res.unresolved("%v", o.Err)
@@ -134,28 +167,29 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 		res.Verdict, res.Reason = Skipped, "memfd (CRIU dumps it as a memfd, not a path)"
 		return
 	}
-	path := o.Link
-	if o.Stat != nil && o.Stat.Nlink == 0 && bytes.HasSuffix(path, []byte(deletedSuffix)) {
-		path = path[:len(path)-len(deletedSuffix)]
-		res.Deleted = true
-	}
-	res.Path = path
+	res.Path = o.Link
 	if o.Stat == nil {
 		res.unresolved("no stat of the open file: %v", o.StatErr)
 		return
 	}
 	res.Dev, res.Ino = o.Stat.Dev, o.Stat.Ino
 	mnt := r.mountOf(o)
+	name := r.nameOf(o.Link, o.Stat, mnt != nil, res)
+	if name == nameUnresolved {
+		return
+	}
+	path := res.Path
 	if mnt == nil {
 		if o.Kind == fdinfo.KindFD {
 			r.resolveForeignMount(o, path, o.Stat, mntIDOf(o), res)
-			return
+		} else {
+			res.unresolved("no mount of the target covers %s", printable(path))
 		}
-		res.unresolved("no mount of the target covers %s", printable(path))
+		unlinkedForeign(name, res)
 		return
 	}
 	res.MntID, res.Mount = mnt.ID, mnt
-	if r.TrustFdLinks && o.Info != nil && !res.Deleted && under(path, mnt.Mountpoint) {
+	if r.TrustFdLinks && o.Info != nil && name == namePlain && under(path, mnt.Mountpoint) && r.reaches(path, mnt) {
 		// The common case on 4.2+ kernels, kept free of formatting: the
 		// report names the mount from res.Mount.
 		res.Evidence = append(res.Evidence, trustedNote)
@@ -164,7 +198,11 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 		}
 		return
 	}
-	res.note("mnt_id %d is %s on %q", mnt.ID, mnt.FSType, mnt.Mountpoint)
+	if o.Info != nil && o.Info.MntID >= 0 {
+		res.note("mnt_id %d is %s on %q", mnt.ID, mnt.FSType, mnt.Mountpoint)
+	} else {
+		res.note("no mount id from the kernel: mount %d (%s on %q) covers the path", mnt.ID, mnt.FSType, mnt.Mountpoint)
+	}
 	if !r.Identity.vouch(o, res) {
 		return
 	}
@@ -172,9 +210,13 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 		res.unresolved("path %s is not under the mountpoint %q of mount %d", printable(path), mnt.Mountpoint, mnt.ID)
 		return
 	}
-	if res.Deleted {
+	switch name {
+	case nameUnlinked:
 		res.Verdict = OK
-		res.note("deleted while open: nothing to stat; mount and inode from the open file")
+		res.note("mount and inode from the open file")
+		return
+	case nameConfirmed:
+		res.Verdict = OK
 		return
 	}
 	r.confirm(path, o.Stat, res)
@@ -187,8 +229,9 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 }
 
 // mountOf returns the mount the kernel named for o: fdinfo's mnt_id for
-// fds. cwd/root/exe have no fdinfo: the visible mount covering the path is
-// the candidate, and confirm's stat decides.
+// fds. cwd/root/exe have no fdinfo: the visible mount covering the link is
+// the candidate, and confirm's stat decides; it is never reported for an
+// unresolved object (settle).
 func (r *Resolver) mountOf(o *fdinfo.Object) *mountns.Mount {
 	if o.Info != nil && o.Info.MntID >= 0 {
 		return r.Table.ByID(o.Info.MntID)

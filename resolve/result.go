@@ -38,15 +38,30 @@ type Result struct {
 	Object  *fdinfo.Object
 	Verdict Verdict
 	// Path is the file's absolute path in the target's mount namespace
-	// (raw bytes, " (deleted)" removed), nil when unknown.
+	// (raw bytes), nil when unknown. When Deleted it is the name the file
+	// was unlinked from, " (deleted)" removed, as CRIU names it; a name
+	// that really ends in " (deleted)" (confirmed by a stat) keeps it.
 	Path []byte
 	// MntID is the id of the mount the file is reached through, as in the
 	// target's mountinfo; -1 when unknown. Mount is that mount.
+	//
+	// For an Unresolved result MntID is only what the kernel itself
+	// reported, unconfirmed: fdinfo's mnt_id of an fd, the map_files mount
+	// id of a mapping. It is -1 when the kernel gave none (cwd, root, exe,
+	// maps-only mappings, watches), when that id is in no mountinfo of the
+	// target, or when the mount identity check showed that it names
+	// another mount. Never a mount the resolver found on the way (the
+	// mount covering a path, a candidate): a guess the checks refuted.
+	// Mount is nil.
 	MntID int
 	Mount *mountns.Mount
 	// Dev and Ino are the true stat(2) st_dev/st_ino of the file.
 	Dev, Ino uint64
-	// Deleted is set when the file was unlinked while held.
+	// Deleted is set when the file was unlinked while held, whatever its
+	// link count: with nlink 0 CRIU dumps it as a ghost file, with links
+	// left (a hard link elsewhere; a lower-layer file whited out through
+	// an overlay) as a link remap. Either way CRIU's image names it by
+	// the remap, which no consumer may rename.
 	Deleted bool
 	// Reason is a one-line explanation for unresolved/skipped verdicts and
 	// for fixes.
