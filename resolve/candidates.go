@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/mountns"
 	"golang.org/x/sys/unix"
 )
@@ -44,12 +45,12 @@ func (r *Resolver) resolveCandidates(o *fdinfo.Object, link []byte, want *fdinfo
 			return
 		}
 		res.unresolved("no overlay mount of the target shows %s with the held inode %s (over-mounted, outside the target root, or not on an overlay)",
-			printable(link), devIno(want.Dev, want.Ino))
+			quote.Bytes(link), devIno(want.Dev, want.Ino))
 		return
 	case 1:
 		res.Verdict = Fixed
 		res.Reason = fmt.Sprintf("link %s and mount id %d are the layer's (3.18–4.1 kernels); the file is %s on mount %d",
-			printable(link), mntIDOf(o), printable(matches[0].path), matches[0].m.ID)
+			quote.Bytes(link), mntIDOf(o), quote.Bytes(matches[0].path), matches[0].m.ID)
 		matches[0].apply(res)
 		return
 	}
@@ -77,17 +78,17 @@ func (c *candidate) apply(res *Result) {
 func (r *Resolver) tryCandidate(m *mountns.Mount, link []byte, want *fdinfo.Stat, res *Result) (candidate, bool) {
 	c := candidate{m: m}
 	if !under(link, m.Root) {
-		res.note("mount %d: %s is not under its root %q", m.ID, printable(link), m.Root)
+		res.note("mount %d: %s is not under its root %q", m.ID, quote.Bytes(link), m.Root)
 		return c, false
 	}
 	c.path = joinMount(m.Mountpoint, link[len(strings.TrimSuffix(m.Root, "/")):])
 	if vis := r.Table.Covering(string(c.path)); vis != m {
-		res.note("mount %d: %s is not visible there (covered by mount %d)", m.ID, printable(c.path), idOf(vis))
+		res.note("mount %d: %s is not visible there (covered by mount %d)", m.ID, quote.Bytes(c.path), idOf(vis))
 		return c, false
 	}
 	st, err := r.Root.Stat(string(c.path))
 	if err != nil {
-		res.note("mount %d: stat %s: %v", m.ID, printable(c.path), err)
+		res.note("mount %d: stat %s: %v", m.ID, quote.Bytes(c.path), err)
 		return c, false
 	}
 	c.st = st
@@ -101,14 +102,14 @@ func (r *Resolver) tryCandidate(m *mountns.Mount, link []byte, want *fdinfo.Stat
 		}
 		if ok {
 			c.layer = true
-			c.how = fmt.Sprintf("the held inode is %s in its %s (%s)", printable(link), hit.Layer, hit.Dir)
+			c.how = fmt.Sprintf("the held inode is %s in its %s (%s)", quote.Bytes(link), hit.Layer, hit.Dir)
 		}
 	}
 	if c.how == "" {
-		res.note("mount %d: %s exists but is %s, not the held inode %s", m.ID, printable(c.path), devIno(st.Dev, st.Ino), devIno(want.Dev, want.Ino))
+		res.note("mount %d: %s exists but is %s, not the held inode %s", m.ID, quote.Bytes(c.path), devIno(st.Dev, st.Ino), devIno(want.Dev, want.Ino))
 		return c, false
 	}
-	res.note("mount %d: %s: %s", m.ID, printable(c.path), c.how)
+	res.note("mount %d: %s: %s", m.ID, quote.Bytes(c.path), c.how)
 	return c, true
 }
 

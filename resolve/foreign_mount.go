@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/internal/quote"
 )
 
 // resolveForeignMount handles an object whose mount id is in no mountinfo
@@ -47,13 +48,13 @@ func (r *Resolver) samePath(path []byte, want *fdinfo.Stat, kernelID int, res *R
 	}
 	got, err := r.Root.Stat(string(path))
 	if err != nil || got.Dev != want.Dev || got.Ino != want.Ino {
-		res.note("%s in the target root is not the held inode", printable(path))
+		res.note("%s in the target root is not the held inode", quote.Bytes(path))
 		return false
 	}
 	res.Verdict, res.Path, res.MntID, res.Mount = Fixed, path, vis.ID, vis
 	res.Dev, res.Ino = got.Dev, got.Ino
 	res.Reason = fmt.Sprintf("mount id %d is in no mountinfo of the target (opened in another mount namespace, or an Ubuntu SAUCE map_files id); the same file is %s on mount %d",
-		kernelID, printable(path), vis.ID)
-	res.note("stat of %s in the target root is the held inode %s", printable(path), devIno(got.Dev, got.Ino))
+		kernelID, quote.Bytes(path), vis.ID)
+	res.note("stat of %s in the target root is the held inode %s", quote.Bytes(path), devIno(got.Dev, got.Ino))
 	return true
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/mountns"
 	"golang.org/x/sys/unix"
 )
@@ -33,13 +34,13 @@ func (r *Resolver) resolveMap(o *fdinfo.Object, res *Result) {
 	}
 	mnt := r.Table.Covering(string(m.Path))
 	if mnt == nil {
-		res.unresolved("no mount covers %s", printable(m.Path))
+		res.unresolved("no mount covers %s", quote.Bytes(m.Path))
 		return
 	}
 	res.MntID, res.Mount = mnt.ID, mnt
 	got, err := r.Root.Stat(string(m.Path))
 	if err != nil {
-		res.unresolved("stat %s in the target root: %v", printable(m.Path), err)
+		res.unresolved("stat %s in the target root: %v", quote.Bytes(m.Path), err)
 		return
 	}
 	res.Dev, res.Ino = got.Dev, got.Ino
@@ -74,7 +75,7 @@ func (r *Resolver) resolveMap(o *fdinfo.Object, res *Result) {
 		}
 	}
 	res.unresolved("maps says %s but stat of %s in the target root is %s, and no layer of mount %d holds that inode (map_files not readable: %v)",
-		devIno(mapsDev, m.Ino), printable(m.Path), devIno(got.Dev, got.Ino), mnt.ID, o.Err)
+		devIno(mapsDev, m.Ino), quote.Bytes(m.Path), devIno(got.Dev, got.Ino), mnt.ID, o.Err)
 }
 
 // overlayRel is path (a path of the target, on overlay mount m) relative
@@ -106,7 +107,7 @@ func (r *Resolver) resolveMapFiles(o *fdinfo.Object, res *Result) {
 	res.MntID, res.Mount = mnt.ID, mnt
 	res.note("map_files: %s, mount %d (%s on %q)", devIno(st.Dev, st.Ino), mnt.ID, mnt.FSType, mnt.Mountpoint)
 	if !under(path, mnt.Mountpoint) {
-		res.unresolved("map_files path %s is not under mountpoint %q of mount %d", printable(path), mnt.Mountpoint, mnt.ID)
+		res.unresolved("map_files path %s is not under mountpoint %q of mount %d", quote.Bytes(path), mnt.Mountpoint, mnt.ID)
 		return
 	}
 	if name == namePlain {

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/mountns"
 )
 
@@ -143,10 +144,10 @@ func (s *watchSearch) accept(path []byte, route WatchRoute, how string) bool {
 func (s *watchSearch) byHints(paths [][]byte) bool {
 	for _, p := range paths {
 		if bytes.HasSuffix(p, []byte(deletedSuffix)) {
-			s.clue("hint: the process holds inode %d open as %s: the file was deleted", s.w.Ino, printable(p))
+			s.clue("hint: the process holds inode %d open as %s: the file was deleted", s.w.Ino, quote.Bytes(p))
 			continue
 		}
-		if s.accept(p, RouteHint, "the process holds "+printable(p)+" open") {
+		if s.accept(p, RouteHint, "the process holds "+quote.Bytes(p)+" open") {
 			return true
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/mountns"
 	"golang.org/x/sys/unix"
 )
@@ -160,7 +161,7 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 		return
 	}
 	if len(o.Link) == 0 || o.Link[0] != '/' {
-		res.Verdict, res.Reason = Skipped, "not a path: "+printable(o.Link)
+		res.Verdict, res.Reason = Skipped, "not a path: "+quote.Bytes(o.Link)
 		return
 	}
 	if bytes.HasPrefix(o.Link, []byte("/memfd:")) && o.Stat != nil && o.Stat.Nlink == 0 {
@@ -183,7 +184,7 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 		if o.Kind == fdinfo.KindFD {
 			r.resolveForeignMount(o, path, o.Stat, mntIDOf(o), res)
 		} else {
-			res.unresolved("no mount of the target covers %s", printable(path))
+			res.unresolved("no mount of the target covers %s", quote.Bytes(path))
 		}
 		unlinkedForeign(name, res)
 		return
@@ -207,7 +208,7 @@ func (r *Resolver) resolveLink(o *fdinfo.Object, res *Result) {
 		return
 	}
 	if !under(path, mnt.Mountpoint) {
-		res.unresolved("path %s is not under the mountpoint %q of mount %d", printable(path), mnt.Mountpoint, mnt.ID)
+		res.unresolved("path %s is not under the mountpoint %q of mount %d", quote.Bytes(path), mnt.Mountpoint, mnt.ID)
 		return
 	}
 	switch name {
@@ -251,12 +252,12 @@ func mntIDOf(o *fdinfo.Object) int {
 func (r *Resolver) confirm(path []byte, want *fdinfo.Stat, res *Result) {
 	got, err := r.Root.Stat(string(path))
 	if err != nil {
-		res.unresolved("stat %s in the target root: %v", printable(path), err)
+		res.unresolved("stat %s in the target root: %v", quote.Bytes(path), err)
 		return
 	}
 	if got.Dev != want.Dev || got.Ino != want.Ino {
 		res.unresolved("stat %s in the target root gives %s, the open file is %s (renamed or over-mounted since open?)",
-			printable(path), devIno(got.Dev, got.Ino), devIno(want.Dev, want.Ino))
+			quote.Bytes(path), devIno(got.Dev, got.Ino), devIno(want.Dev, want.Ino))
 		return
 	}
 	res.Verdict = OK
@@ -277,6 +278,3 @@ func under(path []byte, mountpoint string) bool {
 func devIno(dev, ino uint64) string {
 	return fmt.Sprintf("%d:%d/%d", unix.Major(dev), unix.Minor(dev), ino)
 }
-
-// printable quotes untrusted bytes for messages (never for data).
-func printable(b []byte) string { return fmt.Sprintf("%q", b) }

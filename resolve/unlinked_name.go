@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"golang.org/x/sys/unix"
 )
 
@@ -75,7 +76,7 @@ func (r *Resolver) nameOf(link []byte, st *fdinfo.Stat, onTarget bool, res *Resu
 	stripped := link[:len(link)-len(deletedSuffix)]
 	if st.Nlink == 0 {
 		res.Path, res.Deleted = stripped, true
-		res.note("unlinked while open, nlink 0: CRIU dumps it through a ghost remap under the stripped name %s", printable(stripped))
+		res.note("unlinked while open, nlink 0: CRIU dumps it through a ghost remap under the stripped name %s", quote.Bytes(stripped))
 		return nameUnlinked
 	}
 	if !onTarget {
@@ -85,22 +86,22 @@ func (r *Resolver) nameOf(link []byte, st *fdinfo.Stat, onTarget bool, res *Resu
 	switch {
 	case err == nil && got.Dev == st.Dev && got.Ino == st.Ino:
 		res.note("the name really ends in %q: stat of %s in the target root is the held inode %s (nlink %d)",
-			deletedSuffix, printable(link), devIno(st.Dev, st.Ino), st.Nlink)
+			deletedSuffix, quote.Bytes(link), devIno(st.Dev, st.Ino), st.Nlink)
 		return nameConfirmed
 	case errors.Is(err, unix.ENOENT):
 		res.Path, res.Deleted = stripped, true
 		res.note("unlinked while open, nlink %d: %s is not in the target root; CRIU dumps it through a link/ghost remap under the stripped name %s",
-			st.Nlink, printable(link), printable(stripped))
+			st.Nlink, quote.Bytes(link), quote.Bytes(stripped))
 		return nameUnlinked
 	}
 	res.Path, res.Deleted = stripped, true
 	if err != nil {
 		res.unresolved("link %s (nlink %d) is either a real name or an unlinked one, and stat of it in the target root failed: %v (CRIU cannot dump it either)",
-			printable(link), st.Nlink, err)
+			quote.Bytes(link), st.Nlink, err)
 		return nameUnresolved
 	}
 	res.unresolved("link %s (nlink %d): stat of it in the target root gives %s, the open file is %s: either another file took that name or the file was unlinked and a file named so exists (CRIU refuses it: Unaccessible path)",
-		printable(link), st.Nlink, devIno(got.Dev, got.Ino), devIno(st.Dev, st.Ino))
+		quote.Bytes(link), st.Nlink, devIno(got.Dev, got.Ino), devIno(st.Dev, st.Ino))
 	return nameUnresolved
 }
 
@@ -116,7 +117,7 @@ func unlinkedForeign(name linkName, res *Result) {
 	link := res.Object.Link
 	res.Path, res.Deleted = link[:len(link)-len(deletedSuffix)], true
 	res.note("no path of the target is %s with the held inode: taken as unlinked while open (nlink %d), named %s",
-		printable(link), heldNlink(res.Object), printable(res.Path))
+		quote.Bytes(link), heldNlink(res.Object), quote.Bytes(res.Path))
 }
 
 // heldNlink is the link count of the held file (fstat through the link).

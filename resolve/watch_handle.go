@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/mountns"
 	"golang.org/x/sys/unix"
 )
@@ -54,10 +55,10 @@ func (s *watchSearch) byHandle() bool {
 	for _, m := range s.reach {
 		p, err := s.decodeOn(m)
 		if err == nil {
-			if s.accept(p, RouteHandle, fmt.Sprintf("open_by_handle_at (type %#x) on mount %d gives %s", w.HandleType, m.ID, printable(p))) {
+			if s.accept(p, RouteHandle, fmt.Sprintf("open_by_handle_at (type %#x) on mount %d gives %s", w.HandleType, m.ID, quote.Bytes(p))) {
 				return true
 			}
-			err = fmt.Errorf("%s is not the watched inode in the target root", printable(p))
+			err = fmt.Errorf("%s is not the watched inode in the target root", quote.Bytes(p))
 		}
 		s.clue("handle (type %#x) on mount %d: %v", w.HandleType, m.ID, err)
 		if errors.Is(err, unix.EPERM) || errors.Is(err, unix.ESTALE) {
