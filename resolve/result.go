@@ -4,10 +4,17 @@
 // the file, a verdict, and the evidence for it.
 //
 // Threat model: the link text, the mount table and everything inside the
-// target's root are untrusted. Paths are only ever resolved inside the
-// target's root (mountns.Root, RESOLVE_IN_ROOT), never following a final
-// symlink, and a candidate is accepted only when stat(2) of it inside the
-// target gives the very inode the kernel holds.
+// target's root are untrusted. Paths of the target are only ever resolved
+// inside the target's root (mountns.Root, RESOLVE_IN_ROOT), never following
+// a final symlink, and a candidate is accepted only when stat(2) of it
+// inside the target gives the very inode the kernel holds. The one thing
+// opened through ovlfix's own root is the layer directories of an overlay
+// whose superblock is mounted in ovlfix's own namespace (a runtime's
+// overlay), and paths inside them are again resolved with the layer as the
+// root; the layers of an overlay the target mounted itself are opened from
+// the target's root only (Layers). Every lookup whose cost a container
+// controls is bounded: mount lookups are near-linear in the mount table
+// (mountns), and watch resolution spends a per-process WatchBudget.
 package resolve
 
 import (
