@@ -142,4 +142,8 @@ func TestScanZombieLeader(t *testing.T) {
 		}
 		t.Logf("workers %d: %d fds read through thread %d of zombie leader %d", workers, n, p.Objects[0].PID, h.pid)
 	}
+	procs, err := (&fdinfo.Scanner{}).ScanTree(h.pid)
+	if err != nil || len(procs) != 1 {
+		t.Fatalf("ScanTree: %d tables, %v; want one (the threads share it)", len(procs), err)
+	}
 }
