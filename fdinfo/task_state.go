@@ -19,7 +19,7 @@ import (
 // R) with no fds.
 //
 // What closes both windows is the PF_EXITING bit of the task's flags
-// (field 9 of stat, "%u", printed since 2.6.0): do_exit sets it in
+// (field 9 of stat, "%u", on every 2.6+ kernel): do_exit sets it in
 // exit_signals, before exit_mm and exit_files take anything away, and it
 // stays set in the zombie. So if a check made after every read sees the
 // task neither exiting nor dead, every read happened before the task began
@@ -77,7 +77,7 @@ func parseTaskStat(b []byte) (taskState, error) {
 		switch n {
 		case 3:
 			if len(tok) != 1 {
-				return taskState{}, fmt.Errorf("stat %q: state %q: %w", trunc(b), tok, errTruncated)
+				return taskState{}, fmt.Errorf("stat %q: state %q: %w", trunc(b), tok, errState)
 			}
 			st.State = tok[0]
 		case 9:
