@@ -10,14 +10,15 @@ import (
 
 // Errors a caller can test with errors.Is to choose an exit code or retry.
 var (
-	// ErrNoProcess: the pid does not exist (or is a zombie without files).
+	// ErrNoProcess: the pid does not exist.
 	ErrNoProcess = errors.New("no such process")
 	// ErrPermission: /proc/<pid> exists but may not be read by us
 	// (ptrace access mode check: another user without CAP_SYS_PTRACE,
 	// or a Yama/LSM restriction).
 	ErrPermission = errors.New("permission denied")
-	// ErrExited: the process went away while it was being scanned; what was
-	// read is returned with this error.
+	// ErrExited: the process had begun to exit (PF_EXITING), was a zombie,
+	// or went away, when its scan began or by its end: its files were being
+	// taken away, so what was read (returned with this error) is partial.
 	ErrExited = errors.New("process exited during the scan")
 	// ErrClosed marks an Object whose fd was closed between the directory
 	// listing and the reads (normal for a running process).

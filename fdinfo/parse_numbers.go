@@ -27,6 +27,7 @@ const (
 	errTruncated  = syntaxError("truncated line")
 	errMissing    = syntaxError("missing field")
 	errHandleSize = syntaxError("fhandle-bytes does not match f_handle")
+	errState      = syntaxError("invalid task state")
 )
 
 // fieldErr builds "<what> line N: FIELD "VALUE": reason".

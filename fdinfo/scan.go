@@ -1,7 +1,8 @@
 package fdinfo
 
 import (
-	"fmt"
+	"errors"
+	"os"
 	"runtime"
 	"strconv"
 	"sync"
@@ -37,6 +38,9 @@ type Process struct {
 	// Objects lists fds (in fd order), then cwd, root, exe, mappings and
 	// watches. Objects whose reads raced with the process keep Err set.
 	Objects []Object
+	// readFrom is the task whose /proc directory was read: PID, or a live
+	// thread when PID is a leader that exited alone (see Scan).
+	readFrom int
 }
 
 func (s *Scanner) proc() string {
@@ -73,26 +77,35 @@ func (s *Scanner) openPid(pid int, tgid int) (*procDir, error) {
 
 func (p *procDir) close() { unix.Close(p.fd) }
 
-// alive reports whether the task behind p still exists. /proc/<pid> entries
-// of a dead task fail with ENOENT or ESRCH even through an open dir fd.
-func (p *procDir) alive() bool {
-	var st unix.Stat_t
-	return unix.Fstatat(p.fd, "stat", &st, 0) == nil
-}
-
 // Scan reads every file reference of process pid: fds, cwd, root, exe,
 // file-backed mappings and fsnotify marks. Errors: ErrNoProcess,
 // ErrPermission, or ErrExited (with the partial Process) via errors.Is.
+//
+// A task that is exiting or a zombie when the scan starts, or that has
+// begun to exit by its end, is ErrExited, never a success: its fds vanish
+// without a trace (see task_state.go). The one exception is a thread-group
+// leader that exited alone (pthread_exit in main): it stays a zombie while
+// its threads run on with the process's files, which are then read through
+// a live thread (its Objects carry that thread's PID).
 func (s *Scanner) Scan(pid int) (*Process, error) {
 	pd, err := s.openPid(pid, 0)
 	if err != nil {
 		return nil, err
 	}
-	defer pd.close()
+	defer func() { pd.close() }()
 	p := &Process{PID: pid, TGID: pid, FilesID: 1}
 	if err := readStatus(pd, p); err != nil {
 		return nil, err
 	}
+	if err := pd.live(); err != nil {
+		t := s.liveThread(p.TGID, pid, err)
+		if t == nil {
+			return p, err
+		}
+		pd.close()
+		pd = t
+	}
+	p.readFrom = pd.pid
 	// cwd, root, exe and the mappings: with more than one worker, one of
 	// them reads these first and then joins the fds (serial work of ~1 ms
 	// per 100 mappings that would otherwise follow the parallel reads);
@@ -108,17 +121,44 @@ func (s *Scanner) Scan(pid int) (*Process, error) {
 	fdErr := s.scanFds(pd, p, readRest)
 	readRest()
 	if fdErr != nil {
-		return p, fdErr
+		return p, pd.exitedOr(fdErr)
 	}
 	p.Objects = append(p.Objects, rest...)
 	if restErr != nil {
-		return p, restErr
+		return p, pd.exitedOr(restErr)
 	}
-	p.Objects = appendWatches(p.Objects, pid)
-	if !pd.alive() {
-		return p, fmt.Errorf("pid %d: %w", pid, ErrExited)
+	p.Objects = appendWatches(p.Objects, pd.pid)
+	if err := pd.live(); err != nil {
+		return p, err
 	}
 	return p, nil
+}
+
+// liveThread returns an open live thread of process pid when pid is a
+// thread-group leader that has exited alone (why wraps ErrExited), or nil.
+func (s *Scanner) liveThread(tgid, pid int, why error) *procDir {
+	if tgid != pid || !errors.Is(why, ErrExited) {
+		return nil
+	}
+	ents, err := os.ReadDir(s.proc() + "/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return nil
+	}
+	for _, e := range ents {
+		tid, err := strconv.Atoi(e.Name())
+		if err != nil || tid == pid {
+			continue
+		}
+		t, err := s.openPid(tid, pid)
+		if err != nil {
+			continue
+		}
+		if t.live() == nil {
+			return t
+		}
+		t.close()
+	}
+	return nil
 }
 
 // scanFds reads /proc/<pid>/fd and fdinfo, splitting the fds over workers.
@@ -150,10 +190,7 @@ func (s *Scanner) scanFds(pd *procDir, p *Process, side func()) error {
 		}
 	}
 	if err != nil {
-		if !pd.alive() {
-			return fmt.Errorf("pid %d: %w", pd.pid, ErrExited)
-		}
-		return classify(pd.pid, "list fds", err)
+		return pd.exitedOr(classify(pd.pid, "list fds", err))
 	}
 	if len(p.Objects) == 0 {
 		p.Objects = objs

@@ -11,6 +11,7 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	maybeRunHolder()
 	scenario.MaybeRunChild()
 	os.Exit(m.Run())
 }

@@ -25,27 +25,75 @@ func sameFiles(a, b int) (same, ok bool) {
 	return r == 0, true
 }
 
-// ScanTree scans pid, every thread of it that has a file table of its own
-// (threads created without CLONE_FILES, or after unshare(CLONE_FILES)), and
-// all descendants, recursively. Each distinct file table gets its own
-// FilesID; a process sharing another's table (CLONE_FILES without
-// CLONE_THREAD) keeps its mappings and cwd/root/exe but not a second copy
-// of the fds. Tasks that exit during the walk are left out; the root pid
-// exiting is an error.
+// Tree is what one walk of a process tree found (ScanTreeReport).
+type Tree struct {
+	// Processes are the distinct file tables read, the root first.
+	Processes []*Process
+	// Skipped are the tasks of the tree left out because they exited: a
+	// zombie child not reaped yet, a child that exited between the listing
+	// of its parent's children and its scan, or during it. The root is
+	// never among them (its exit is the walk's error).
+	Skipped []SkippedTask
+}
+
+// SkippedTask is one task of a tree that is not in Tree.Processes.
+type SkippedTask struct {
+	PID  int // the task: a process, or a thread with a file table of its own
+	TGID int // its thread group (PID for a process)
+	// Err says why; it wraps ErrExited (a zombie, or exiting or gone during
+	// its scan) or ErrNoProcess (gone before its scan began).
+	Err error
+}
+
+// String says what was left out and why; Err names the task's pid.
+func (t SkippedTask) String() string {
+	if t.TGID != t.PID {
+		return fmt.Sprintf("left out a thread of pid %d: %v", t.TGID, t.Err)
+	}
+	return fmt.Sprintf("left out: %v", t.Err)
+}
+
+// ScanTree is ScanTreeReport without the list of skipped tasks.
 func (s *Scanner) ScanTree(pid int) ([]*Process, error) {
-	var (
-		out    []*Process
-		owners []int // a task per distinct file table, index = FilesID-1
-	)
-	assign := func(p *Process) bool { // returns true when p's table is new
+	t, err := s.ScanTreeReport(pid)
+	return t.Processes, err
+}
+
+// ScanTreeReport scans pid, every thread of it that has a file table of
+// its own (threads created without CLONE_FILES, or after
+// unshare(CLONE_FILES)), and all descendants, recursively. Each distinct
+// file table gets its own FilesID; a process sharing another's table
+// (CLONE_FILES without CLONE_THREAD) keeps its mappings and cwd/root/exe
+// but not a second copy of the fds.
+//
+// A descendant or thread that is a zombie, or exits before or during its
+// scan, is left out and listed in Tree.Skipped: a fork-heavy parent always
+// has some, and CRIU does not dump their files either (a zombie has none).
+// The root exiting is an error wrapping ErrExited, returned with what was
+// read; any other error of any task (ErrPermission, ...) ends the walk.
+// The returned Tree is never nil.
+func (s *Scanner) ScanTreeReport(pid int) (*Tree, error) {
+	tree := &Tree{}
+	// owners holds a task per distinct file table, index = FilesID-1;
+	// assign returns true when p's table is new.
+	var owners []int
+	assign := func(p *Process) bool {
 		for i, o := range owners {
-			if same, ok := sameFiles(o, p.PID); ok && same {
+			if same, ok := sameFiles(o, p.readFrom); ok && same {
 				p.FilesID = uint32(i + 1)
 				return false
 			}
 		}
-		owners = append(owners, p.PID)
+		owners = append(owners, p.readFrom)
 		p.FilesID = uint32(len(owners))
+		return true
+	}
+	// exited reports whether err is the task's exit, noting the task.
+	exited := func(tid, tgid int, err error) bool {
+		if !errors.Is(err, ErrNoProcess) && !errors.Is(err, ErrExited) {
+			return false
+		}
+		tree.Skipped = append(tree.Skipped, SkippedTask{PID: tid, TGID: tgid, Err: err})
 		return true
 	}
 	queue := []int{pid}
@@ -59,55 +107,62 @@ func (s *Scanner) ScanTree(pid int) ([]*Process, error) {
 		seen[cur] = true
 		p, err := s.Scan(cur)
 		if err != nil {
-			if cur == pid {
-				return out, err
+			if cur != pid && exited(cur, cur, err) {
+				continue
 			}
-			if errors.Is(err, ErrNoProcess) || errors.Is(err, ErrExited) {
-				continue // a descendant exited: normal
-			}
-			return out, err
+			return tree, err
 		}
 		if !assign(p) {
 			p.Objects = dropFdObjects(p.Objects)
 		}
-		out = append(out, p)
+		tree.Processes = append(tree.Processes, p)
 		tids, children := s.tasksOf(cur)
 		for _, tid := range tids {
-			if tid == cur {
+			if tid == cur || tid == p.readFrom {
 				continue
 			}
-			if same, ok := sameFiles(cur, tid); ok && same {
+			if same, ok := sameFiles(p.readFrom, tid); ok && same {
 				continue
 			}
 			tp, err := s.scanThread(tid, cur)
 			if err != nil {
-				continue // the thread exited
+				if exited(tid, cur, err) {
+					continue
+				}
+				return tree, err
 			}
 			if assign(tp) {
-				out = append(out, tp)
+				tree.Processes = append(tree.Processes, tp)
 			}
 		}
 		queue = append(queue, children...)
 	}
-	return out, nil
+	return tree, nil
 }
 
 // scanThread scans the fds of a thread whose file table differs from its
-// thread group leader's.
+// thread group leader's. A thread that is exiting or exits during the scan
+// is ErrExited, as a process is in Scan.
 func (s *Scanner) scanThread(tid, tgid int) (*Process, error) {
 	pd, err := s.openPid(tid, tgid)
 	if err != nil {
 		return nil, err
 	}
 	defer pd.close()
-	p := &Process{PID: tid, TGID: tgid}
+	p := &Process{PID: tid, TGID: tgid, readFrom: tid}
 	if err := readStatus(pd, p); err != nil {
 		return nil, err
 	}
-	if err := s.scanFds(pd, p, nil); err != nil {
+	if err := pd.live(); err != nil {
 		return nil, err
 	}
+	if err := s.scanFds(pd, p, nil); err != nil {
+		return nil, pd.exitedOr(err)
+	}
 	p.Objects = appendWatches(p.Objects, tid)
+	if err := pd.live(); err != nil {
+		return nil, err
+	}
 	return p, nil
 }
 
