@@ -26,6 +26,16 @@ type Report struct {
 	Images    string          `json:"images_dir,omitempty"`
 	Counts    map[string]int  `json:"counts"`
 	Processes []ProcessReport `json:"processes"`
+	// LeftOut are the tasks of a --tree dump that were zombies or exited
+	// during the run, with why.
+	LeftOut []LeftOutTask `json:"left_out,omitempty"`
+}
+
+// LeftOutTask is one task a --tree dump left out.
+type LeftOutTask struct {
+	PID    int    `json:"pid"`
+	TGID   int    `json:"tgid"`
+	Reason string `json:"reason"`
 }
 
 // ProcessReport is one file table.
@@ -87,6 +97,9 @@ func (d *Dump) Report(ids map[*resolve.Result]uint32) *Report {
 			pr.Objects = append(pr.Objects, objectReport(r, ids[r]))
 		}
 		rep.Processes = append(rep.Processes, pr)
+	}
+	for _, t := range d.LeftOut {
+		rep.LeftOut = append(rep.LeftOut, LeftOutTask{PID: t.PID, TGID: t.TGID, Reason: t.Err.Error()})
 	}
 	return rep
 }
@@ -158,6 +171,9 @@ func (rep *Report) WriteText(w io.Writer) error {
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, t := range rep.LeftOut {
+		fmt.Fprintf(w, "left out: pid %d (thread group %d): %s\n", t.PID, t.TGID, quote.String(t.Reason))
 	}
 	var parts []string
 	for _, v := range []resolve.Verdict{resolve.OK, resolve.Fixed, resolve.Ambiguous, resolve.Unresolved, resolve.Skipped} {

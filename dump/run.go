@@ -40,6 +40,10 @@ type Dump struct {
 	// Namespaces are the distinct mount namespaces met, numbered from 1
 	// in the order met (mountpoints-<n>.img).
 	Namespaces []*Namespace
+	// LeftOut are the descendants and threads of a --tree dump that were
+	// zombies or exited during the run (never the root task: its exit is
+	// ErrExited). They have no files to restore.
+	LeftOut []fdinfo.SkippedTask
 }
 
 // Process is one scanned file table with its resolved objects.
@@ -66,30 +70,39 @@ func Run(pid int, opts Options) (*Dump, error) { return RunContext(context.Backg
 // ErrExited where that is the cause.
 func RunContext(ctx context.Context, pid int, opts Options) (*Dump, error) {
 	s := opts.Scanner
+	d := &Dump{RootPID: pid}
 	var procs []*fdinfo.Process
-	var err error
 	if opts.Tree {
-		procs, err = s.ScanTree(pid)
-	} else {
-		var p *fdinfo.Process
-		p, err = s.Scan(pid)
-		if p != nil {
-			procs = []*fdinfo.Process{p}
+		tree, err := s.ScanTreeReport(pid)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if err != nil {
-		return nil, err
+		procs, d.LeftOut = tree.Processes, tree.Skipped
+	} else {
+		p, err := s.Scan(pid)
+		if err != nil {
+			return nil, err
+		}
+		procs = []*fdinfo.Process{p}
 	}
 	sess, err := resolve.NewSession(resolve.SessionOptions{TrustFdLinks: opts.Quirks.TrustFdLinks(), WatchBudget: opts.WatchBudget})
 	if err != nil {
 		return nil, err
 	}
 	defer sess.Close()
-	d := &Dump{RootPID: pid}
 	for _, fp := range procs {
 		r, err := sess.Resolve(ctx, fp.TGID, fp.Objects)
 		if err != nil {
-			return nil, classify(err)
+			err = classify(err)
+			if fp.TGID != pid && errors.Is(err, fdinfo.ErrExited) {
+				// A descendant that exited between its scan and its
+				// resolution (a fork-heavy parent's short-lived child) is
+				// left out like one that exited during the scan; only the
+				// root task's exit fails the dump.
+				d.LeftOut = append(d.LeftOut, fdinfo.SkippedTask{PID: fp.PID, TGID: fp.TGID, Err: err})
+				continue
+			}
+			return nil, err
 		}
 		d.Processes = append(d.Processes, &Process{Process: fp, Namespace: d.namespace(r), Results: r.Results})
 	}
