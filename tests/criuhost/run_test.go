@@ -67,7 +67,6 @@ func (r *run) outcome() string {
 type live struct {
 	ns       *mountNS
 	l        layout
-	pid      int
 	images   string
 	restored snapshot
 }
@@ -141,7 +140,7 @@ func runOnce(t *testing.T, tl tools, sc scenario, base string, hook bool) *run {
 		t.Fatalf("the restored holder: %v", err)
 	}
 	if hook && sc.hookCheck != nil {
-		sc.hookCheck(t, &live{ns: ns, l: l, pid: pid, images: r.images, restored: r.restored})
+		sc.hookCheck(t, &live{ns: ns, l: l, images: r.images, restored: r.restored})
 	}
 	return r
 }
