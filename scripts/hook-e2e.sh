@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # hook-e2e.sh - end-to-end proof of `ovlfix hook` with real CRIU (Debian's
 # criu 3.17.1) in a real Debian 6.1 kernel under qemu: builds ovlfix here,
-# then runs tests/lab/hook-inotify.sh and tests/lab/hook-nested.sh inside the
-# guest through ../shared/lab/run-kernel.sh. Prints each script's output (its
-# PASS/FAIL lines) and one summary line per script; exits non-zero when any
-# check failed or a script could not run.
-# Usage: scripts/hook-e2e.sh [KERNEL]   (default 6.1; each run takes 1-3 min on TCG)
+# then runs tests/lab/hook-inotify.sh, tests/lab/hook-nested.sh and
+# tests/lab/hook-deleted.sh inside the guest through
+# ../shared/lab/run-kernel.sh. Prints each script's output (its PASS/FAIL
+# lines) and one summary line per script; exits non-zero when any check
+# failed or a script could not run.
+# Usage: scripts/hook-e2e.sh [KERNEL [SCRIPT...]]
+#   KERNEL  default 6.1; each script boots its own guest, 1-3 min on TCG
+#   SCRIPT  names in tests/lab without .sh (default: all three), e.g.
+#           scripts/hook-e2e.sh 6.1 hook-deleted
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LAB=${OVLFIX_LAB:-../shared/lab/run-kernel.sh}
@@ -13,6 +17,12 @@ LAB=${OVLFIX_LAB:-../shared/lab/run-kernel.sh}
 command -v criu >/dev/null && command -v crit >/dev/null ||
 	{ echo "FAIL: criu and crit must be installed on the host (apt-get install criu): the guest runs the host's"; exit 1; }
 kernel=${1:-6.1}
+shift $(($# > 0 ? 1 : 0))
+scripts=("$@")
+[ ${#scripts[@]} -gt 0 ] || scripts=(hook-inotify hook-nested hook-deleted)
+for t in "${scripts[@]}"; do
+	[ -f "tests/lab/$t.sh" ] || { echo "FAIL: no tests/lab/$t.sh"; exit 1; }
+done
 share=$(mktemp -d /var/tmp/ovlfix-hook-e2e.XXXXXX)
 trap 'rm -rf "$share"' EXIT
 go build -o "$share/ovlfix" ./cmd/ovlfix || { echo "FAIL: go build"; exit 1; }
@@ -20,7 +30,7 @@ go build -o "$share/ovlfix" ./cmd/ovlfix || { echo "FAIL: go build"; exit 1; }
 # there): run the scripts from the share, where lib.sh sits beside them.
 cp -r tests/lab "$share/lab"
 status=0
-for t in hook-inotify hook-nested; do
+for t in "${scripts[@]}"; do
 	echo "######## $t ($kernel)"
 	"$LAB" -t 900 -s "$share" "$share/lab/$t.sh" "$kernel" 2>&1 | tee "$share/$t.out"
 	rc=${PIPESTATUS[0]}

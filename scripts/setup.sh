@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # Install what ovlfix's tests need, idempotently: Debian's criu (for crit,
-# CRIU's own image reader, and criu itself for the lab tests), gcc (the
-# benchmark's C holder and floor programs) and the Go modules pinned in
-# go.sum (so that no test touches the network). Safe to run again.
+# CRIU's own image reader, criu itself for the lab tests, and the shared
+# libraries ../shared/criu/4.2/criu needs for tests/criuhost), gcc (the
+# benchmark's C holder and floor programs) with a static libc (libc6-dev:
+# tests/criuhost's holder runs inside a pivot_root'ed root), nsenter
+# (util-linux) and the Go modules pinned in go.sum (so that no test touches
+# the network). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need=()
 command -v crit >/dev/null 2>&1 || need+=(criu)
 command -v gcc  >/dev/null 2>&1 || need+=(gcc)
+# gcc -static needs libc.a; gcc prints the bare name when it has none
+command -v gcc  >/dev/null 2>&1 && [ -e "$(gcc -print-file-name=libc.a)" ] || need+=(libc6-dev)
+command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need[*]}; run as root or: sudo apt-get install ${need[*]}" >&2

@@ -1,0 +1,88 @@
+package criuhost
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/ovlfix/ovlfix/internal/testenv"
+)
+
+// tools are the programs the runs use: found or built once per test.
+type tools struct {
+	criu   string // CRIU 4.2
+	ovlfix string // built from this repository
+	hook   string // a symlink named ovlfix-hook to ovlfix: CRIU's action script
+	holder string // testdata/holder.c, statically linked
+}
+
+var criuVersionLine = regexp.MustCompile(`(?m)^Version: 4\.2$`)
+
+// unavailable skips the test, or fails it in CI, where a skip would hide a
+// missing proof.
+func unavailable(t *testing.T, why string) {
+	t.Helper()
+	if testenv.InCI() {
+		t.Fatalf("CI must run this test, but: %s", why)
+	}
+	t.Skip(why)
+}
+
+// setupTools checks what the runs need and builds ovlfix and the holder.
+func setupTools(t *testing.T) tools {
+	t.Helper()
+	testenv.RequireRoot(t)
+	gcc := testenv.RequireTool(t, "gcc", "gcc")
+	testenv.RequireTool(t, "nsenter", "util-linux")
+	goTool := testenv.RequireTool(t, "go", "golang")
+	root := repoRoot(t)
+
+	criu := os.Getenv("OVLFIX_CRIU42")
+	if criu == "" {
+		criu = filepath.Join(root, "..", "shared", "criu", "4.2", "criu")
+	}
+	out, err := exec.Command(criu, "--version").CombinedOutput()
+	if err != nil || !criuVersionLine.Match(out) {
+		got := strings.TrimSpace(string(out))
+		if err != nil {
+			got = strings.TrimSpace(err.Error() + " " + got)
+		}
+		unavailable(t, fmt.Sprintf("needs CRIU 4.2 at %s (or OVLFIX_CRIU42), with the shared libraries of "+
+			"Debian's criu package (apt-get install criu; ../shared/criu/README.md); --version says: %s", criu, got))
+	}
+
+	dir := t.TempDir()
+	tl := tools{criu: criu, ovlfix: filepath.Join(dir, "ovlfix"), hook: filepath.Join(dir, "ovlfix-hook"),
+		holder: filepath.Join(dir, "holder")}
+	build := exec.Command(goTool, "build", "-o", tl.ovlfix, "./cmd/ovlfix")
+	build.Dir = root
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/ovlfix: %v\n%s", err, out)
+	}
+	if err := os.Symlink("ovlfix", tl.hook); err != nil {
+		t.Fatal(err)
+	}
+	cc := exec.Command(gcc, "-static", "-O2", "-Wall", "-Werror", "-o", tl.holder, filepath.Join("testdata", "holder.c"))
+	if out, err := cc.CombinedOutput(); err != nil {
+		unavailable(t, fmt.Sprintf("gcc -static testdata/holder.c (needs libc6-dev's static libc): %v\n%s", err, out))
+	}
+	return tl
+}
+
+// repoRoot is the module's root directory: the test runs in tests/criuhost.
+func repoRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
+	if err != nil || !strings.Contains(string(mod), "module github.com/ovlfix/ovlfix\n") {
+		t.Fatalf("%s is not ovlfix's module root (go.mod: %v)", root, err)
+	}
+	return root
+}
