@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/mountns"
@@ -74,11 +73,11 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 	// The objects the images name, in scan order (cwd too: it breaks
 	// ties between overlays), and which one each ref is.
 	var subset []fdinfo.Object
-	at := map[string]int{}
+	at := map[liveKey]int{}
 	for i := range p.Objects {
 		o := &p.Objects[i]
-		key := objectKey(o)
-		if key == "" {
+		key, ok := objectKey(o)
+		if !ok {
 			continue
 		}
 		if _, dup := at[key]; !dup {
@@ -125,29 +124,41 @@ func (c *checker) add(o *observation) {
 	c.obs[o.ref.FileID] = append(c.obs[o.ref.FileID], o)
 }
 
-// objectKey and refKey name a live object and an image ref the same way.
-func objectKey(o *fdinfo.Object) string {
-	switch o.Kind {
-	case fdinfo.KindFD:
-		return "fd " + strconv.Itoa(o.FD)
-	case fdinfo.KindCwd, fdinfo.KindRoot, fdinfo.KindExe:
-		return o.Kind.String()
-	case fdinfo.KindMap:
-		if o.Map != nil {
-			return "map " + strconv.FormatUint(o.Map.Start, 16)
-		}
-	}
-	return ""
+// liveKey identifies one object of a task, comparably, so that a live
+// object (objectKey) and an image ref (refKey) meet in one map: the fd
+// number for an fd, the VMA start for a mapping, the kind alone for cwd,
+// root and exe.
+type liveKey struct {
+	kind  fdinfo.Kind
+	fd    int    // KindFD
+	start uint64 // KindMap
 }
 
-func refKey(r ref) string {
+// objectKey is the key of a live object, false for kinds no image ref
+// names (and a mapping without its maps line).
+func objectKey(o *fdinfo.Object) (liveKey, bool) {
+	switch o.Kind {
+	case fdinfo.KindFD:
+		return liveKey{kind: o.Kind, fd: o.FD}, true
+	case fdinfo.KindCwd, fdinfo.KindRoot, fdinfo.KindExe:
+		return liveKey{kind: o.Kind}, true
+	case fdinfo.KindMap:
+		if o.Map != nil {
+			return liveKey{kind: o.Kind, start: o.Map.Start}, true
+		}
+	}
+	return liveKey{}, false
+}
+
+// refKey is the key of the object an image ref names.
+func refKey(r ref) liveKey {
 	switch r.Kind {
 	case fdinfo.KindFD:
-		return "fd " + strconv.Itoa(r.FD)
+		return liveKey{kind: r.Kind, fd: r.FD}
 	case fdinfo.KindMap:
-		return "map " + strconv.FormatUint(r.Start, 16)
+		return liveKey{kind: r.Kind, start: r.Start}
 	}
-	return r.Kind.String()
+	return liveKey{kind: r.Kind}
 }
 
 // statOf is the live stat of an object: through the magic link, or for a
