@@ -40,7 +40,7 @@ type checker struct {
 	// sess resolves each task as dump.Run does (one per run).
 	sess *resolve.Session
 	obs  map[uint32][]*observation
-	logf func(format string, args ...any)
+	logf logFunc
 }
 
 // scanTask scans task t once and resolves every object its images name
