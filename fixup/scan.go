@@ -70,21 +70,7 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 		fail(fmt.Sprintf("scan of host pid %d: %v", host, err))
 		return nil
 	}
-	// The objects the images name, in scan order (cwd too: it breaks
-	// ties between overlays), and which one each ref is.
-	var subset []fdinfo.Object
-	at := map[liveKey]int{}
-	for i := range p.Objects {
-		o := &p.Objects[i]
-		key, ok := objectKey(o)
-		if !ok {
-			continue
-		}
-		if _, dup := at[key]; !dup {
-			at[key] = len(subset)
-			subset = append(subset, *o)
-		}
-	}
+	subset, at := indexObjects(p.Objects)
 	resolved, err := c.sess.Resolve(ctx, host, subset)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
@@ -103,16 +89,14 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 	defer root.Close()
 	for _, rf := range t.Refs {
 		ob := &observation{task: t, host: host, ref: rf}
-		i, ok := at[refKey(rf)]
-		if !ok {
+		if i, ok := at[refKey(rf)]; ok {
+			ob.res = results[i]
+			ob.stat = statOf(&subset[i])
+			if idx, ok := c.d.ByID[rf.FileID]; ok && c.d.Entries[idx].GetReg() != nil {
+				ob.proof = checkEntry(c.d.Entries[idx].GetReg(), table, root, host, &subset[i], &ob.res, ob.stat)
+			}
+		} else {
 			ob.why = fmt.Sprintf("host pid %d has no %s now", host, rf.label())
-			c.add(ob)
-			continue
-		}
-		ob.res = results[i]
-		ob.stat = statOf(&subset[i])
-		if idx, ok := c.d.ByID[rf.FileID]; ok && c.d.Entries[idx].GetReg() != nil {
-			ob.proof = checkEntry(c.d.Entries[idx].GetReg(), table, root, host, &subset[i], &ob.res, ob.stat)
 		}
 		c.add(ob)
 	}
@@ -122,6 +106,25 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 
 func (c *checker) add(o *observation) {
 	c.obs[o.ref.FileID] = append(c.obs[o.ref.FileID], o)
+}
+
+// indexObjects picks the objects an image ref can name, in scan order
+// (cwd too: it breaks ties between overlays), the first of each key, and
+// maps each key to its index in subset.
+func indexObjects(objs []fdinfo.Object) (subset []fdinfo.Object, at map[liveKey]int) {
+	at = map[liveKey]int{}
+	for i := range objs {
+		o := &objs[i]
+		key, ok := objectKey(o)
+		if !ok {
+			continue
+		}
+		if _, dup := at[key]; !dup {
+			at[key] = len(subset)
+			subset = append(subset, *o)
+		}
+	}
+	return subset, at
 }
 
 // liveKey identifies one object of a task, comparably, so that a live
