@@ -49,70 +49,88 @@ func setFiles(imgs []*proto.Image) []proto.SetFile {
 // entry here (the report lists them): ovlfix does not invent CRIU entries
 // it cannot fill. Mappings and exe of one file share one entry, as in CRIU.
 func (d *Dump) buildImages() ([]*proto.Image, map[*resolve.Result]uint32, error) {
-	ids := map[*resolve.Result]uint32{}
+	fb := &filesBuilder{ids: map[*resolve.Result]uint32{}, nextID: 1}
 	var imgs []*proto.Image
-	var files []*proto.FileEntry
-	nextID := uint32(1)
 	for _, p := range d.Processes {
-		var table *mountns.Table
-		if p.Namespace != nil {
-			table = p.Namespace.Table
-		}
-		var fds []*proto.FdinfoEntry
-		shared := map[sharedFile]uint32{} // mapped files and exe: one entry per file
-		for i := range p.Results {
-			r := &p.Results[i]
-			if r.Verdict == resolve.Skipped || pathOf(r) == nil {
-				continue
-			}
-			mnt := mntIDFor(r, table)
-			key, isShared := sharedFile{}, false
-			if o := r.Object; o.Kind == fdinfo.KindMap || o.Kind == fdinfo.KindExe {
-				key, isShared = sharedFile{mnt: mnt, name: string(pathOf(r))}, true
-				if id, ok := shared[key]; ok {
-					ids[r] = id
-					continue
-				}
-			}
-			if r.Object.Kind == fdinfo.KindWatch {
-				continue // watches are part of their inotify fd's entry
-			}
-			files = append(files, fileEntry(nextID, r, mnt))
-			ids[r] = nextID
-			if isShared {
-				shared[key] = nextID
-			}
-			if r.Object.Kind == fdinfo.KindFD {
-				fds = append(fds, &proto.FdinfoEntry{
-					Id: gproto.Uint32(nextID), Flags: gproto.Uint32(fdFlags(r.Object)),
-					Type: proto.FdReg.Enum(), Fd: gproto.Uint32(uint32(r.Object.FD)),
-				})
-			}
-			nextID++
-		}
-		img, err := proto.FdinfoImage(p.FilesID, fds)
+		img, err := proto.FdinfoImage(p.FilesID, fb.addProcess(p))
 		if err != nil {
 			return nil, nil, err
 		}
 		imgs = append(imgs, img)
 	}
-	img, err := proto.FilesImage(files)
+	img, err := proto.FilesImage(fb.files)
 	if err != nil {
 		return nil, nil, err
 	}
 	imgs = append(imgs, img)
 	for _, ns := range d.Namespaces {
-		mnts := make([]*proto.MntEntry, 0, len(ns.Table.Mounts()))
-		for _, m := range ns.Table.Mounts() {
-			mnts = append(mnts, mntEntry(m))
-		}
-		img, err := proto.MountpointsImage(ns.ID, mnts)
+		img, err := mountpointsImage(ns)
 		if err != nil {
 			return nil, nil, err
 		}
 		imgs = append(imgs, img)
 	}
-	return imgs, ids, nil
+	return imgs, fb.ids, nil
+}
+
+// filesBuilder collects the files.img entries of the whole dump, numbered
+// from 1, and the id given to each result.
+type filesBuilder struct {
+	files  []*proto.FileEntry
+	ids    map[*resolve.Result]uint32
+	nextID uint32
+}
+
+// addProcess adds the entries of p's results and returns the fdinfo
+// entries of its fds.
+func (fb *filesBuilder) addProcess(p *Process) []*proto.FdinfoEntry {
+	var table *mountns.Table
+	if p.Namespace != nil {
+		table = p.Namespace.Table
+	}
+	var fds []*proto.FdinfoEntry
+	shared := map[sharedFile]uint32{} // mapped files and exe: one entry per file
+	for i := range p.Results {
+		r := &p.Results[i]
+		if r.Verdict == resolve.Skipped || pathOf(r) == nil {
+			continue
+		}
+		mnt := mntIDFor(r, table)
+		key, isShared := sharedFile{}, false
+		if o := r.Object; o.Kind == fdinfo.KindMap || o.Kind == fdinfo.KindExe {
+			key, isShared = sharedFile{mnt: mnt, name: string(pathOf(r))}, true
+			if id, ok := shared[key]; ok {
+				fb.ids[r] = id
+				continue
+			}
+		}
+		if r.Object.Kind == fdinfo.KindWatch {
+			continue // watches are part of their inotify fd's entry
+		}
+		id := fb.nextID
+		fb.nextID++
+		fb.files = append(fb.files, fileEntry(id, r, mnt))
+		fb.ids[r] = id
+		if isShared {
+			shared[key] = id
+		}
+		if r.Object.Kind == fdinfo.KindFD {
+			fds = append(fds, &proto.FdinfoEntry{
+				Id: gproto.Uint32(id), Flags: gproto.Uint32(fdFlags(r.Object)),
+				Type: proto.FdReg.Enum(), Fd: gproto.Uint32(uint32(r.Object.FD)),
+			})
+		}
+	}
+	return fds
+}
+
+// mountpointsImage is mountpoints-<id>.img of ns: every mount of its table.
+func mountpointsImage(ns *Namespace) (*proto.Image, error) {
+	mnts := make([]*proto.MntEntry, 0, len(ns.Table.Mounts()))
+	for _, m := range ns.Table.Mounts() {
+		mnts = append(mnts, mntEntry(m))
+	}
+	return proto.MountpointsImage(ns.ID, mnts)
 }
 
 // sharedFile identifies the one files.img entry that the mappings and
