@@ -49,74 +49,95 @@ func setFiles(imgs []*proto.Image) []proto.SetFile {
 // entry here (the report lists them): ovlfix does not invent CRIU entries
 // it cannot fill. Mappings and exe of one file share one entry, as in CRIU.
 func (d *Dump) buildImages() ([]*proto.Image, map[*resolve.Result]uint32, error) {
-	ids := map[*resolve.Result]uint32{}
+	fb := &filesBuilder{ids: map[*resolve.Result]uint32{}, nextID: 1}
 	var imgs []*proto.Image
-	var files []*proto.FileEntry
-	nextID := uint32(1)
 	for _, p := range d.Processes {
-		var table *mountns.Table
-		if p.Namespace != nil {
-			table = p.Namespace.Table
-		}
-		var fds []*proto.FdinfoEntry
-		shared := map[string]uint32{} // mapped files and exe: one entry per file
-		for i := range p.Results {
-			r := &p.Results[i]
-			if r.Verdict == resolve.Skipped || pathOf(r) == nil {
-				continue
-			}
-			mnt := mntIDFor(r, table)
-			key := ""
-			if o := r.Object; o.Kind == fdinfo.KindMap || o.Kind == fdinfo.KindExe {
-				key = fmt.Sprintf("%d\x00%s", mnt, pathOf(r))
-				if id, ok := shared[key]; ok {
-					ids[r] = id
-					continue
-				}
-			}
-			if r.Object.Kind == fdinfo.KindWatch {
-				continue // watches are part of their inotify fd's entry
-			}
-			fe, err := fileEntry(nextID, r, mnt)
-			if err != nil {
-				return nil, nil, fmt.Errorf("pid %d %s: %w", p.PID, r.Object.Name(), err)
-			}
-			files = append(files, fe)
-			ids[r] = nextID
-			if key != "" {
-				shared[key] = nextID
-			}
-			if r.Object.Kind == fdinfo.KindFD {
-				fds = append(fds, &proto.FdinfoEntry{
-					Id: gproto.Uint32(nextID), Flags: gproto.Uint32(fdFlags(r.Object)),
-					Type: proto.FdReg.Enum(), Fd: gproto.Uint32(uint32(r.Object.FD)),
-				})
-			}
-			nextID++
-		}
-		img, err := proto.FdinfoImage(p.FilesID, fds)
+		img, err := proto.FdinfoImage(p.FilesID, fb.addProcess(p))
 		if err != nil {
 			return nil, nil, err
 		}
 		imgs = append(imgs, img)
 	}
-	img, err := proto.FilesImage(files)
+	img, err := proto.FilesImage(fb.files)
 	if err != nil {
 		return nil, nil, err
 	}
 	imgs = append(imgs, img)
 	for _, ns := range d.Namespaces {
-		mnts := make([]*proto.MntEntry, 0, len(ns.Table.Mounts()))
-		for _, m := range ns.Table.Mounts() {
-			mnts = append(mnts, mntEntry(m))
-		}
-		img, err := proto.MountpointsImage(ns.ID, mnts)
+		img, err := mountpointsImage(ns)
 		if err != nil {
 			return nil, nil, err
 		}
 		imgs = append(imgs, img)
 	}
-	return imgs, ids, nil
+	return imgs, fb.ids, nil
+}
+
+// filesBuilder collects the files.img entries of the whole dump, numbered
+// from 1, and the id given to each result.
+type filesBuilder struct {
+	files  []*proto.FileEntry
+	ids    map[*resolve.Result]uint32
+	nextID uint32
+}
+
+// addProcess adds the entries of p's results and returns the fdinfo
+// entries of its fds.
+func (fb *filesBuilder) addProcess(p *Process) []*proto.FdinfoEntry {
+	var table *mountns.Table
+	if p.Namespace != nil {
+		table = p.Namespace.Table
+	}
+	var fds []*proto.FdinfoEntry
+	shared := map[sharedFile]uint32{} // mapped files and exe: one entry per file
+	for i := range p.Results {
+		r := &p.Results[i]
+		if r.Verdict == resolve.Skipped || pathOf(r) == nil {
+			continue
+		}
+		mnt := mntIDFor(r, table)
+		key, isShared := sharedFile{}, false
+		if o := r.Object; o.Kind == fdinfo.KindMap || o.Kind == fdinfo.KindExe {
+			key, isShared = sharedFile{mnt: mnt, name: string(pathOf(r))}, true
+			if id, ok := shared[key]; ok {
+				fb.ids[r] = id
+				continue
+			}
+		}
+		if r.Object.Kind == fdinfo.KindWatch {
+			continue // watches are part of their inotify fd's entry
+		}
+		id := fb.nextID
+		fb.nextID++
+		fb.files = append(fb.files, fileEntry(id, r, mnt))
+		fb.ids[r] = id
+		if isShared {
+			shared[key] = id
+		}
+		if r.Object.Kind == fdinfo.KindFD {
+			fds = append(fds, &proto.FdinfoEntry{
+				Id: gproto.Uint32(id), Flags: gproto.Uint32(fdFlags(r.Object)),
+				Type: proto.FdReg.Enum(), Fd: gproto.Uint32(uint32(r.Object.FD)),
+			})
+		}
+	}
+	return fds
+}
+
+// mountpointsImage is mountpoints-<id>.img of ns: every mount of its table.
+func mountpointsImage(ns *Namespace) (*proto.Image, error) {
+	mnts := make([]*proto.MntEntry, 0, len(ns.Table.Mounts()))
+	for _, m := range ns.Table.Mounts() {
+		mnts = append(mnts, mntEntry(m))
+	}
+	return proto.MountpointsImage(ns.ID, mnts)
+}
+
+// sharedFile identifies the one files.img entry that the mappings and
+// the exe of one file share: the mount id and the name written.
+type sharedFile struct {
+	mnt  int
+	name string
 }
 
 // pathOf is the name to write: the resolved path, else the kernel's link
@@ -165,7 +186,7 @@ func mntIDFor(r *resolve.Result, table *mountns.Table) int {
 }
 
 // fileEntry builds the files.img entry of one object.
-func fileEntry(id uint32, r *resolve.Result, mnt int) (*proto.FileEntry, error) {
+func fileEntry(id uint32, r *resolve.Result, mnt int) *proto.FileEntry {
 	o := r.Object
 	reg := &proto.RegFileEntry{
 		Id:    gproto.Uint32(id),
@@ -190,7 +211,7 @@ func fileEntry(id uint32, r *resolve.Result, mnt int) (*proto.FileEntry, error) 
 			reg.Size = gproto.Uint64(uint64(st.Size))
 		}
 	}
-	return &proto.FileEntry{Type: proto.FdReg.Enum(), Id: gproto.Uint32(id), Reg: reg}, nil
+	return &proto.FileEntry{Type: proto.FdReg.Enum(), Id: gproto.Uint32(id), Reg: reg}
 }
 
 // openFlags is reg_file_entry.flags: an fd's O_* flags without O_CLOEXEC
@@ -218,43 +239,45 @@ func fdFlags(o *fdinfo.Object) uint32 {
 	return 0
 }
 
-// criuFstype maps a mountinfo fs name to CRIU's enum fstype (mnt.proto).
-func criuFstype(name string) (uint32, bool) {
+// criuFstype maps a mountinfo fs name to CRIU's enum fstype (mnt.proto),
+// by the names of CRIU's own table (criu/filesystems.c fstypes; its
+// simfs and aufs are left out); false for any other, recorded as AUTO.
+func criuFstype(name string) (proto.Fstype, bool) {
 	switch name {
 	case "proc":
-		return 1, true
+		return proto.FstypeProc, true
 	case "sysfs":
-		return 2, true
+		return proto.FstypeSysfs, true
 	case "devtmpfs":
-		return 3, true
+		return proto.FstypeDevtmpfs, true
 	case "binfmt_misc":
-		return 4, true
+		return proto.FstypeBinfmtMisc, true
 	case "tmpfs":
-		return 5, true
+		return proto.FstypeTmpfs, true
 	case "devpts":
-		return 6, true
+		return proto.FstypeDevpts, true
 	case "pstore":
-		return 8, true
+		return proto.FstypePstore, true
 	case "securityfs":
-		return 9, true
+		return proto.FstypeSecurityfs, true
 	case "fusectl":
-		return 10, true
+		return proto.FstypeFusectl, true
 	case "debugfs":
-		return 11, true
+		return proto.FstypeDebugfs, true
 	case "cgroup":
-		return 12, true
+		return proto.FstypeCgroup, true
 	case "mqueue":
-		return 14, true
+		return proto.FstypeMqueue, true
 	case "fuse":
-		return 15, true
+		return proto.FstypeFuse, true
 	case "overlay":
-		return uint32(proto.FstypeOverlayfs), true
+		return proto.FstypeOverlayfs, true
 	case "autofs":
-		return 18, true
+		return proto.FstypeAutofs, true
 	case "tracefs":
-		return 19, true
+		return proto.FstypeTracefs, true
 	case "cgroup2":
-		return 23, true
+		return proto.FstypeCgroup2, true
 	}
 	return 0, false
 }
@@ -275,7 +298,7 @@ func mntEntry(m *mountns.Mount) *proto.MntEntry {
 		SbFlags:     gproto.Uint32(mountFlags(m.VFSOptions) & unix.MS_RDONLY),
 	}
 	if t, ok := criuFstype(m.FSType); ok {
-		e.Fstype = gproto.Uint32(t)
+		e.Fstype = gproto.Uint32(uint32(t))
 	} else {
 		e.Fsname = gproto.String(m.FSType)
 	}

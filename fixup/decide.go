@@ -76,21 +76,77 @@ func (pl *plan) entry(d *dumpImages, id uint32, obs []*observation) error {
 	}
 	reg := fe.GetReg()
 	pl.checked++
-	criuName := []byte(reg.GetName())
-	criuMnt := -1
-	if reg.MntId != nil {
-		criuMnt = int(reg.GetMntId())
+	criu := criuValueOf(reg)
+	wg := pl.weigh(id, obs, reg, criu)
+	w, ok := pl.agreed(id, obs[0], wg)
+	if !ok {
+		return nil
 	}
-	var wants []want
-	var wrong *proof // the first proof that CRIU's value is wrong
-	var fatal string // the first proof that restore would fail
+	to := target(w, criu)
+	if bytes.Equal(to.name, criu.name) && to.mnt == criu.mnt {
+		return nil
+	}
+	// (a): without a proof CRIU's value stands, whatever the resolver says.
+	if wg.wrong == nil {
+		pl.note(id, w.ob, "the resolver says %q on mount %d (%s), CRIU recorded %q on mount %d, and nothing proves CRIU's value wrong; left as is",
+			to.name, to.mnt, w.ob.res.Verdict, criu.name, criu.mnt)
+		return nil
+	}
+	// (b): the new value must be the one a stat inside the root confirmed.
+	conf := confirmedAs(wg.wants, to.name, to.mnt, criu.mnt)
+	if conf == nil {
+		pl.problem(id, w.ob, "%s, but %q on mount %d is not confirmed by a stat inside the task's root (%s); left as is",
+			wg.wrong.wrong, to.name, to.mnt, unconfirmedWhy(wg.wants))
+		pl.unrepairableIf(wg.fatal, id, obs[0], "no live object confirmed a replacement by a stat inside the task's root")
+		return nil
+	}
+	if err := d.patchReg(idx, to); err != nil {
+		return err
+	}
+	pl.changes = append(pl.changes, Change{
+		FileID: id, VPID: w.ob.task.VPID, HostPID: w.ob.host, Object: w.ob.ref.label(),
+		OldName: criu.name, NewName: bytes.Clone(to.name), OldMntID: int32(criu.mnt), NewMntID: int32(to.mnt),
+		Verdict: string(w.ob.res.Verdict), Reason: changeReason(w, criu.name, criu.mnt),
+		Evidence: evidence(w, wg.wants, wg.wrong.wrong, conf.confirmed),
+	})
+	return nil
+}
+
+// value is an entry's (reg.name, reg.mnt_id); mnt is -1 when the entry
+// records no mount id.
+type value struct {
+	name []byte
+	mnt  int
+}
+
+// criuValueOf is the value CRIU wrote into reg.
+func criuValueOf(reg *proto.RegFileEntry) value {
+	v := value{name: []byte(reg.GetName()), mnt: -1}
+	if reg.MntId != nil {
+		v.mnt = int(reg.GetMntId())
+	}
+	return v
+}
+
+// weighed is what the observations of one entry say together.
+type weighed struct {
+	wants []want // what each checked object says the entry should hold
+	wrong *proof // the first proof that CRIU's value is wrong
+	fatal string // the first proof that restore would fail
+}
+
+// weigh collects each observation's proof and wanted value, recording
+// the objects that could not be checked and any size or mode mismatch
+// as problems, and ambiguous objects that leave CRIU's value as notes.
+func (pl *plan) weigh(id uint32, obs []*observation, reg *proto.RegFileEntry, criu value) weighed {
+	var wg weighed
 	for _, ob := range obs {
 		if ob.proof.wrong != "" {
-			if wrong == nil {
-				wrong = &ob.proof
+			if wg.wrong == nil {
+				wg.wrong = &ob.proof
 			}
-			if ob.proof.fatal && fatal == "" {
-				fatal = ob.proof.wrong
+			if ob.proof.fatal && wg.fatal == "" {
+				wg.fatal = ob.proof.wrong
 			}
 		}
 		if ob.why != "" {
@@ -101,13 +157,13 @@ func (pl *plan) entry(d *dumpImages, id uint32, obs []*observation) error {
 		res := &ob.res
 		switch res.Verdict {
 		case resolve.OK, resolve.Fixed:
-			wants = append(wants, want{name: res.Path, mnt: res.MntID, ob: ob})
+			wg.wants = append(wg.wants, want{name: res.Path, mnt: res.MntID, ob: ob})
 		case resolve.Ambiguous:
-			if criuAmong(res.Candidates, criuName, criuMnt) {
+			if criuAmong(res.Candidates, criu.name, criu.mnt) {
 				pl.note(id, ob, "ambiguous (%s); CRIU's value is one of the confirmed candidates, left as is", res.Reason)
-				wants = append(wants, want{name: criuName, mnt: criuMnt, ob: ob})
+				wg.wants = append(wg.wants, want{name: criu.name, mnt: criu.mnt, ob: ob})
 			} else {
-				wants = append(wants, want{name: res.Path, mnt: res.MntID, ob: ob})
+				wg.wants = append(wg.wants, want{name: res.Path, mnt: res.MntID, ob: ob})
 			}
 		case resolve.Unresolved:
 			pl.problem(id, ob, "could not check: unresolved: %s", res.Reason)
@@ -115,62 +171,61 @@ func (pl *plan) entry(d *dumpImages, id uint32, obs []*observation) error {
 			pl.problem(id, ob, "could not check: the live object is %s: %s", res.Verdict, res.Reason)
 		}
 	}
-	fail := func(why string) {
-		if fatal != "" {
-			pl.unrepairable = append(pl.unrepairable, fmt.Sprintf("files.img id %d (%s): %s; %s", id, obs[0].label(), fatal, why))
-		}
+	return wg
+}
+
+// agreed is the one value all checked objects want, false when none was
+// checked or they disagree (a problem; the dump is unrepairable when a
+// proof says restore would fail). first names the entry's first object.
+func (pl *plan) agreed(id uint32, first *observation, wg weighed) (want, bool) {
+	if len(wg.wants) == 0 {
+		pl.unrepairableIf(wg.fatal, id, first, "no live object confirmed a replacement")
+		return want{}, false
 	}
-	if len(wants) == 0 {
-		fail("no live object confirmed a replacement")
-		return nil
-	}
-	for _, w := range wants[1:] {
-		if !bytes.Equal(w.name, wants[0].name) || w.mnt != wants[0].mnt {
+	w0 := wg.wants[0]
+	for _, w := range wg.wants[1:] {
+		if !bytes.Equal(w.name, w0.name) || w.mnt != w0.mnt {
 			pl.problem(id, w.ob, "objects of one entry disagree: %s says %q on mount %d, %s says %q on mount %d; left as is",
-				wants[0].ob.label(), wants[0].name, wants[0].mnt, w.ob.label(), w.name, w.mnt)
-			fail("the live objects disagree")
-			return nil
+				w0.ob.label(), w0.name, w0.mnt, w.ob.label(), w.name, w.mnt)
+			pl.unrepairableIf(wg.fatal, id, first, "the live objects disagree")
+			return want{}, false
 		}
 	}
-	w := wants[0]
-	newName, newMnt := w.name, w.mnt
+	return w0, true
+}
+
+// target is the value to write for w: a deleted file keeps CRIU's name
+// (CRIU's remap images are keyed by this entry: never renamed), and a dump
+// without mount ids (mount namespace not dumped) gets none added.
+func target(w want, criu value) value {
+	to := value{name: w.name, mnt: w.mnt}
 	if w.ob.res.Deleted {
-		newName = criuName // deleted files go through CRIU's remap images, keyed by this entry: never renamed
+		to.name = criu.name
 	}
-	if criuMnt < 0 || newMnt < 0 {
-		newMnt = criuMnt // the dump recorded no mount ids (mount namespace not dumped): none is added
+	if criu.mnt < 0 || to.mnt < 0 {
+		to.mnt = criu.mnt
 	}
-	if bytes.Equal(newName, criuName) && newMnt == criuMnt {
-		return nil
+	return to
+}
+
+// unrepairableIf records the entry as unrepairable when a proof says
+// restore would fail (fatal), with why no repair was made.
+func (pl *plan) unrepairableIf(fatal string, id uint32, first *observation, why string) {
+	if fatal != "" {
+		pl.unrepairable = append(pl.unrepairable, fmt.Sprintf("files.img id %d (%s): %s; %s", id, first.label(), fatal, why))
 	}
-	// (a): without a proof CRIU's value stands, whatever the resolver says.
-	if wrong == nil {
-		pl.note(id, w.ob, "the resolver says %q on mount %d (%s), CRIU recorded %q on mount %d, and nothing proves CRIU's value wrong; left as is",
-			newName, newMnt, w.ob.res.Verdict, criuName, criuMnt)
-		return nil
-	}
-	// (b): the new value must be the one a stat inside the root confirmed.
-	conf := confirmedAs(wants, newName, newMnt, criuMnt)
-	if conf == nil {
-		pl.problem(id, w.ob, "%s, but %q on mount %d is not confirmed by a stat inside the task's root (%s); left as is",
-			wrong.wrong, newName, newMnt, unconfirmedWhy(wants))
-		fail("no live object confirmed a replacement by a stat inside the task's root")
-		return nil
-	}
-	reg.Name = gproto.String(string(newName))
+}
+
+// patchReg writes v into the REG entry at idx (reg.name, and reg.mnt_id
+// when the entry has one) and re-encodes that entry only.
+func (d *dumpImages) patchReg(idx int, v value) error {
+	fe := d.Entries[idx]
+	reg := fe.GetReg()
+	reg.Name = gproto.String(string(v.name))
 	if reg.MntId != nil {
-		reg.MntId = gproto.Int32(int32(newMnt))
+		reg.MntId = gproto.Int32(int32(v.mnt))
 	}
-	if err := d.Files.SetEntry(idx, fe); err != nil {
-		return err
-	}
-	pl.changes = append(pl.changes, Change{
-		FileID: id, VPID: w.ob.task.VPID, HostPID: w.ob.host, Object: w.ob.ref.label(),
-		OldName: criuName, NewName: bytes.Clone(newName), OldMntID: int32(criuMnt), NewMntID: int32(newMnt),
-		Verdict: string(w.ob.res.Verdict), Reason: changeReason(w, criuName, criuMnt),
-		Evidence: evidence(w, wants, wrong.wrong, conf.confirmed),
-	})
-	return nil
+	return d.Files.SetEntry(idx, fe)
 }
 
 func (pl *plan) note(id uint32, ob *observation, format string, args ...any) {

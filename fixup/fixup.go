@@ -1,7 +1,6 @@
 package fixup
 
 import (
-	"context"
 	"errors"
 	"io"
 
@@ -113,14 +112,4 @@ type Report struct {
 	// Leftovers are temporary files of an interrupted earlier write found
 	// in the directory (harmless: CRIU ignores unknown files).
 	Leftovers []string `json:"leftovers,omitempty"`
-}
-
-// Run checks the REG entries of files.img in the CRIU images directory
-// dir against the live tasks of the dump and repairs reg.name and
-// reg.mnt_id where CRIU got them wrong (docs/fixup.md). It returns the
-// report also when the error wraps ErrUnrepairable. An error wrapping
-// ErrBackupMismatch or proto.ErrBadImageFile comes before any check:
-// nothing was written.
-func Run(ctx context.Context, dir string, opts Options) (*Report, error) {
-	return run(ctx, dir, opts)
 }

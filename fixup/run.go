@@ -12,44 +12,71 @@ import (
 	"github.com/ovlfix/ovlfix/resolve"
 )
 
-func run(ctx context.Context, dir string, opts Options) (*Report, error) {
-	logw := opts.Log
-	if logw == nil {
-		logw = io.Discard
-	}
-	logf := func(format string, args ...any) { fmt.Fprintf(logw, "ovlfix fixup: "+format+"\n", args...) }
-	pause := opts.pause
-	if pause == nil {
-		pause = func(string) {}
-	}
+// Run checks the REG entries of files.img in the CRIU images directory
+// dir against the live tasks of the dump and repairs reg.name and
+// reg.mnt_id where CRIU got them wrong (docs/fixup.md). It returns the
+// report also when the error wraps ErrUnrepairable. An error wrapping
+// ErrBackupMismatch or proto.ErrBadImageFile comes before any check:
+// nothing was written.
+//
+// The steps: read every image and find the dump's tasks on this host
+// (readDumpOnHost), scan, resolve and decide (checkTasks), then write the
+// repair or the report (writeOutcome).
+func Run(ctx context.Context, dir string, opts Options) (*Report, error) {
 	if opts.RootPID <= 0 {
 		return nil, errors.New("fixup needs the host pid of the dump's root task (CRTOOLS_INIT_PID, --pid): the images are checked against the live, frozen tasks")
 	}
-	rep := &Report{Version: ReportVersion, ImagesDir: dir, RootPID: opts.RootPID, DryRun: opts.DryRun,
-		Changes: []Change{}, Problems: []Problem{}}
+	logf := progressLog(opts.Log)
+	d, pm, err := readDumpOnHost(dir, opts.RootPID, logf)
+	if err != nil {
+		return nil, err
+	}
+	pl, err := checkTasks(ctx, d, pm, opts, logf)
+	if err != nil {
+		return nil, err
+	}
+	rep := newReport(dir, opts, d, pl)
+	logPlan(logf, pl, rep.Leftovers)
+	return writeOutcome(dir, d, rep, pl.unrepairable, opts, logf)
+}
 
-	// 1. Every image, before anything else: a bad one stops the run
-	// with nothing written.
+// logFunc writes one progress line.
+type logFunc func(format string, args ...any)
+
+// progressLog writes "ovlfix fixup: "-prefixed lines to w (nil: nowhere).
+func progressLog(w io.Writer) logFunc {
+	if w == nil {
+		w = io.Discard
+	}
+	return func(format string, args ...any) { fmt.Fprintf(w, "ovlfix fixup: "+format+"\n", args...) }
+}
+
+// readDumpOnHost reads every image, before anything else (a bad one stops
+// the run with nothing written), and maps the dump's pids to this host's,
+// checking that rootPID is the dump's root task.
+func readDumpOnHost(dir string, rootPID int, logf logFunc) (*dumpImages, *pidMap, error) {
 	d, err := readDump(dir)
 	if err != nil {
-		return nil, fmt.Errorf("images in %s: %w", dir, err)
+		return nil, nil, fmt.Errorf("images in %s: %w", dir, err)
 	}
 	logf("%d task(s), %d files.img entries", len(d.Tasks), len(d.Files.Entries))
-
-	// 2. The dump's pids on this host.
-	pm, err := hostPIDs("/proc", opts.RootPID)
+	pm, err := hostPIDs("/proc", rootPID)
 	if err != nil {
-		return nil, fmt.Errorf("root task: %w", err)
+		return nil, nil, fmt.Errorf("root task: %w", err)
 	}
 	if pm.Note != "" {
 		logf("%s", pm.Note)
 	}
 	if root := d.Tasks[0].VPID; root != pm.RootVID {
-		return nil, fmt.Errorf("host pid %d is pid %d in its pid namespace, but the dump's root task is pid %d (%s): not the root task of this dump",
-			opts.RootPID, pm.RootVID, root, proto.PstreeImg)
+		return nil, nil, fmt.Errorf("host pid %d is pid %d in its pid namespace, but the dump's root task is pid %d (%s): not the root task of this dump",
+			rootPID, pm.RootVID, root, proto.PstreeImg)
 	}
+	return d, pm, nil
+}
 
-	// 3. Scan and resolve each task, then decide per entry.
+// checkTasks scans and resolves each task through one resolve.Session,
+// then decides per entry (patching d's files.img in memory).
+func checkTasks(ctx context.Context, d *dumpImages, pm *pidMap, opts Options, logf logFunc) (*plan, error) {
 	sess, err := resolve.NewSession(resolve.SessionOptions{TrustFdLinks: opts.Quirks.TrustFdLinks()})
 	if err != nil {
 		return nil, err
@@ -64,26 +91,44 @@ func run(ctx context.Context, dir string, opts Options) (*Report, error) {
 			return nil, err
 		}
 	}
-	pl, err := decide(d, c.obs)
-	if err != nil {
-		return nil, err
-	}
-	rep.Checked, rep.Changes, rep.Problems, rep.Notes = pl.checked, append(rep.Changes, pl.changes...), append(rep.Problems, pl.problems...), pl.notes
-	rep.Leftovers = leftovers(dir)
+	return decide(d, c.obs)
+}
+
+// newReport is the report of the plan, stamped with the files.img hashes;
+// it lists the temp files an interrupted earlier write left in dir.
+func newReport(dir string, opts Options, d *dumpImages, pl *plan) *Report {
+	rep := &Report{Version: ReportVersion, ImagesDir: dir, RootPID: opts.RootPID, DryRun: opts.DryRun,
+		Checked: pl.checked, Changes: append([]Change{}, pl.changes...), Problems: append([]Problem{}, pl.problems...),
+		Notes: pl.notes, Leftovers: leftovers(dir)}
 	d.stamp(rep)
+	return rep
+}
+
+// logPlan logs every change, problem and leftover, each untrusted string
+// quoted.
+func logPlan(logf logFunc, pl *plan, leftovers []string) {
 	for _, ch := range pl.changes {
 		logf("files.img id %d (pid %d %s): %s", ch.FileID, ch.VPID, ch.Object, quote.String(ch.Reason))
 	}
 	for _, p := range pl.problems {
 		logf("problem: files.img id %d (%s): %s", p.FileID, p.Object, quote.String(p.What))
 	}
-	if len(rep.Leftovers) > 0 {
-		logf("temp files of an interrupted earlier write remain (CRIU ignores them): %s", quotedList(rep.Leftovers))
+	if len(leftovers) > 0 {
+		logf("temp files of an interrupted earlier write remain (CRIU ignores them): %s", quotedList(leftovers))
 	}
+}
 
-	// 4. Unrepairable: files.img stays as CRIU wrote it; the report says why.
-	if len(pl.unrepairable) > 0 {
-		err := fmt.Errorf("%w: %s", ErrUnrepairable, strings.Join(pl.unrepairable, "; "))
+// writeOutcome writes what the plan calls for: for an unrepairable dump
+// the report only (files.img stays as CRIU wrote it; the report says why),
+// in a dry run nothing, else the repair (writeRepair) or, when nothing
+// changes, the report.
+func writeOutcome(dir string, d *dumpImages, rep *Report, unrepairable []string, opts Options, logf logFunc) (*Report, error) {
+	pause := opts.pause
+	if pause == nil {
+		pause = func(string) {}
+	}
+	if len(unrepairable) > 0 {
+		err := fmt.Errorf("%w: %s", ErrUnrepairable, strings.Join(unrepairable, "; "))
 		logf("%s", quote.Error(err))
 		if !opts.DryRun {
 			if werr := writeReport(dir, rep); werr != nil {

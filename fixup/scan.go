@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/mountns"
@@ -41,7 +40,7 @@ type checker struct {
 	// sess resolves each task as dump.Run does (one per run).
 	sess *resolve.Session
 	obs  map[uint32][]*observation
-	logf func(format string, args ...any)
+	logf logFunc
 }
 
 // scanTask scans task t once and resolves every object its images name
@@ -71,21 +70,7 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 		fail(fmt.Sprintf("scan of host pid %d: %v", host, err))
 		return nil
 	}
-	// The objects the images name, in scan order (cwd too: it breaks
-	// ties between overlays), and which one each ref is.
-	var subset []fdinfo.Object
-	at := map[string]int{}
-	for i := range p.Objects {
-		o := &p.Objects[i]
-		key := objectKey(o)
-		if key == "" {
-			continue
-		}
-		if _, dup := at[key]; !dup {
-			at[key] = len(subset)
-			subset = append(subset, *o)
-		}
-	}
+	subset, at := indexObjects(p.Objects)
 	resolved, err := c.sess.Resolve(ctx, host, subset)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
@@ -104,16 +89,14 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 	defer root.Close()
 	for _, rf := range t.Refs {
 		ob := &observation{task: t, host: host, ref: rf}
-		i, ok := at[refKey(rf)]
-		if !ok {
+		if i, ok := at[refKey(rf)]; ok {
+			ob.res = results[i]
+			ob.stat = statOf(&subset[i])
+			if idx, ok := c.d.ByID[rf.FileID]; ok && c.d.Entries[idx].GetReg() != nil {
+				ob.proof = checkEntry(c.d.Entries[idx].GetReg(), table, root, host, &subset[i], &ob.res, ob.stat)
+			}
+		} else {
 			ob.why = fmt.Sprintf("host pid %d has no %s now", host, rf.label())
-			c.add(ob)
-			continue
-		}
-		ob.res = results[i]
-		ob.stat = statOf(&subset[i])
-		if idx, ok := c.d.ByID[rf.FileID]; ok && c.d.Entries[idx].GetReg() != nil {
-			ob.proof = checkEntry(c.d.Entries[idx].GetReg(), table, root, host, &subset[i], &ob.res, ob.stat)
 		}
 		c.add(ob)
 	}
@@ -125,29 +108,60 @@ func (c *checker) add(o *observation) {
 	c.obs[o.ref.FileID] = append(c.obs[o.ref.FileID], o)
 }
 
-// objectKey and refKey name a live object and an image ref the same way.
-func objectKey(o *fdinfo.Object) string {
-	switch o.Kind {
-	case fdinfo.KindFD:
-		return "fd " + strconv.Itoa(o.FD)
-	case fdinfo.KindCwd, fdinfo.KindRoot, fdinfo.KindExe:
-		return o.Kind.String()
-	case fdinfo.KindMap:
-		if o.Map != nil {
-			return "map " + strconv.FormatUint(o.Map.Start, 16)
+// indexObjects picks the objects an image ref can name, in scan order
+// (cwd too: it breaks ties between overlays), the first of each key, and
+// maps each key to its index in subset.
+func indexObjects(objs []fdinfo.Object) (subset []fdinfo.Object, at map[liveKey]int) {
+	at = map[liveKey]int{}
+	for i := range objs {
+		o := &objs[i]
+		key, ok := objectKey(o)
+		if !ok {
+			continue
+		}
+		if _, dup := at[key]; !dup {
+			at[key] = len(subset)
+			subset = append(subset, *o)
 		}
 	}
-	return ""
+	return subset, at
 }
 
-func refKey(r ref) string {
+// liveKey identifies one object of a task, comparably, so that a live
+// object (objectKey) and an image ref (refKey) meet in one map: the fd
+// number for an fd, the VMA start for a mapping, the kind alone for cwd,
+// root and exe.
+type liveKey struct {
+	kind  fdinfo.Kind
+	fd    int    // KindFD
+	start uint64 // KindMap
+}
+
+// objectKey is the key of a live object, false for kinds no image ref
+// names (and a mapping without its maps line).
+func objectKey(o *fdinfo.Object) (liveKey, bool) {
+	switch o.Kind {
+	case fdinfo.KindFD:
+		return liveKey{kind: o.Kind, fd: o.FD}, true
+	case fdinfo.KindCwd, fdinfo.KindRoot, fdinfo.KindExe:
+		return liveKey{kind: o.Kind}, true
+	case fdinfo.KindMap:
+		if o.Map != nil {
+			return liveKey{kind: o.Kind, start: o.Map.Start}, true
+		}
+	}
+	return liveKey{}, false
+}
+
+// refKey is the key of the object an image ref names.
+func refKey(r ref) liveKey {
 	switch r.Kind {
 	case fdinfo.KindFD:
-		return "fd " + strconv.Itoa(r.FD)
+		return liveKey{kind: r.Kind, fd: r.FD}
 	case fdinfo.KindMap:
-		return "map " + strconv.FormatUint(r.Start, 16)
+		return liveKey{kind: r.Kind, start: r.Start}
 	}
-	return r.Kind.String()
+	return liveKey{kind: r.Kind}
 }
 
 // statOf is the live stat of an object: through the magic link, or for a

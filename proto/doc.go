@@ -29,7 +29,7 @@
 //
 // Message types and magics come from github.com/checkpoint-restore/go-criu/v7 (protos of
 // CRIU 3.19, compatible with images of CRIU 3.17 and later). That import stays inside this
-// package: the rest of ovlfix uses the aliases in types.go, so the go-criu major version is a
-// one-package decision (v7 and v8 register the same proto names and cannot be linked
-// together).
+// package: the rest of ovlfix uses the aliases in message_types.go, so the go-criu major
+// version is a one-package decision (v7 and v8 register the same proto names and cannot be
+// linked together).
 package proto

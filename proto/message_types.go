@@ -6,7 +6,6 @@ import (
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/fh"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/fown"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/fs"
-	"github.com/checkpoint-restore/go-criu/v7/crit/images/fsnotify"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/inventory"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/mnt"
@@ -27,9 +26,6 @@ type (
 	MntEntry         = mnt.MntEntry              // mountpoints-N.img: mnt_entry
 	Fstype           = mnt.Fstype                // enum fstype (mnt_entry.fstype is a uint32)
 	IrmapCacheEntry  = fh.IrmapCacheEntry        // irmap-cache: irmap_cache_entry
-	FhEntry          = fh.FhEntry                // file handle of an fsnotify watch
-	InotifyFileEntry = fsnotify.InotifyFileEntry // file_entry.ify
-	InotifyWdEntry   = fsnotify.InotifyWdEntry   // one watch of an inotify fd
 	PstreeEntry      = pstree.PstreeEntry        // pstree.img
 	TaskKobjIdsEntry = criucore.TaskKobjIdsEntry // ids-N.img: files_id, mnt_ns_id, ...
 	FsEntry          = fs.FsEntry                // fs-N.img: cwd_id, root_id
@@ -38,38 +34,31 @@ type (
 	InventoryEntry   = inventory.InventoryEntry  // inventory.img
 )
 
-// fd_types values (fdinfo.proto).
+// fd_types values ovlfix uses (fdinfo.proto).
 const (
-	FdUnd       = fdinfo.FdTypes_UND
-	FdReg       = fdinfo.FdTypes_REG
-	FdPipe      = fdinfo.FdTypes_PIPE
-	FdFifo      = fdinfo.FdTypes_FIFO
-	FdInetSk    = fdinfo.FdTypes_INETSK
-	FdUnixSk    = fdinfo.FdTypes_UNIXSK
-	FdEventfd   = fdinfo.FdTypes_EVENTFD
-	FdEventpoll = fdinfo.FdTypes_EVENTPOLL
-	FdInotify   = fdinfo.FdTypes_INOTIFY
-	FdSignalfd  = fdinfo.FdTypes_SIGNALFD
-	FdPacketSk  = fdinfo.FdTypes_PACKETSK
-	FdTty       = fdinfo.FdTypes_TTY
-	FdFanotify  = fdinfo.FdTypes_FANOTIFY
-	FdNetlinkSk = fdinfo.FdTypes_NETLINKSK
-	FdNs        = fdinfo.FdTypes_NS
-	FdTunf      = fdinfo.FdTypes_TUNF
-	FdExt       = fdinfo.FdTypes_EXT
-	FdTimerfd   = fdinfo.FdTypes_TIMERFD
-	FdMemfd     = fdinfo.FdTypes_MEMFD
-	FdBpfmap    = fdinfo.FdTypes_BPFMAP
+	FdReg    = fdinfo.FdTypes_REG
+	FdUnixSk = fdinfo.FdTypes_UNIXSK
 )
 
-// fstype values used by ovlfix (mnt.proto).
+// fstype values (mnt.proto) of the filesystems ovlfix records in
+// mountpoints-N.img; any other is AUTO with fsname, as CRIU does.
 const (
-	FstypeUnsupported = mnt.Fstype_UNSUPPORTED
-	FstypeTmpfs       = mnt.Fstype_TMPFS
-	FstypeAuto        = mnt.Fstype_AUTO
-	FstypeOverlayfs   = mnt.Fstype_OVERLAYFS
+	FstypeProc       = mnt.Fstype_PROC
+	FstypeSysfs      = mnt.Fstype_SYSFS
+	FstypeDevtmpfs   = mnt.Fstype_DEVTMPFS
+	FstypeBinfmtMisc = mnt.Fstype_BINFMT_MISC
+	FstypeTmpfs      = mnt.Fstype_TMPFS
+	FstypeDevpts     = mnt.Fstype_DEVPTS
+	FstypePstore     = mnt.Fstype_PSTORE
+	FstypeSecurityfs = mnt.Fstype_SECURITYFS
+	FstypeFusectl    = mnt.Fstype_FUSECTL
+	FstypeDebugfs    = mnt.Fstype_DEBUGFS
+	FstypeCgroup     = mnt.Fstype_CGROUP
+	FstypeMqueue     = mnt.Fstype_MQUEUE
+	FstypeFuse       = mnt.Fstype_FUSE
+	FstypeAuto       = mnt.Fstype_AUTO
+	FstypeOverlayfs  = mnt.Fstype_OVERLAYFS
+	FstypeAutofs     = mnt.Fstype_AUTOFS
+	FstypeTracefs    = mnt.Fstype_TRACEFS
+	FstypeCgroup2    = mnt.Fstype_CGROUP2
 )
-
-// RegFileNoMntID is reg_file_entry.mnt_id's default: the mount was not recorded
-// (the mount namespace was not dumped).
-const RegFileNoMntID int32 = -1
