@@ -39,15 +39,14 @@ type LeftOutTask struct {
 
 // ProcessReport is one file table.
 type ProcessReport struct {
-	PID       int            `json:"pid"`
-	TGID      int            `json:"tgid"`
-	PPID      int            `json:"ppid"`
-	Comm      string         `json:"comm"`
-	FilesID   uint32         `json:"files_id"`
-	MntNS     uint32         `json:"mnt_ns"`
-	MntNSIno  uint64         `json:"mnt_ns_inode"`
-	Objects   []ObjectReport `json:"objects"`
-	ImagesFds string         `json:"fdinfo_image,omitempty"`
+	PID      int            `json:"pid"`
+	TGID     int            `json:"tgid"`
+	PPID     int            `json:"ppid"`
+	Comm     string         `json:"comm"`
+	FilesID  uint32         `json:"files_id"`
+	MntNS    uint32         `json:"mnt_ns"`
+	MntNSIno uint64         `json:"mnt_ns_inode"`
+	Objects  []ObjectReport `json:"objects"`
 }
 
 // ObjectReport is one file reference: what the kernel said, what is true,
