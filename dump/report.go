@@ -1,7 +1,6 @@
 package dump
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -40,15 +39,14 @@ type LeftOutTask struct {
 
 // ProcessReport is one file table.
 type ProcessReport struct {
-	PID       int            `json:"pid"`
-	TGID      int            `json:"tgid"`
-	PPID      int            `json:"ppid"`
-	Comm      string         `json:"comm"`
-	FilesID   uint32         `json:"files_id"`
-	MntNS     uint32         `json:"mnt_ns"`
-	MntNSIno  uint64         `json:"mnt_ns_inode"`
-	Objects   []ObjectReport `json:"objects"`
-	ImagesFds string         `json:"fdinfo_image,omitempty"`
+	PID      int            `json:"pid"`
+	TGID     int            `json:"tgid"`
+	PPID     int            `json:"ppid"`
+	Comm     string         `json:"comm"`
+	FilesID  uint32         `json:"files_id"`
+	MntNS    uint32         `json:"mnt_ns"`
+	MntNSIno uint64         `json:"mnt_ns_inode"`
+	Objects  []ObjectReport `json:"objects"`
 }
 
 // ObjectReport is one file reference: what the kernel said, what is true,
@@ -78,6 +76,11 @@ type ObjectReport struct {
 	Evidence []string `json:"evidence,omitempty"`
 	Error    string   `json:"error,omitempty"`
 	FileID   uint32   `json:"file_id,omitempty"` // id in files.img, 0 if none
+
+	// RawLink and RawPath are the exact bytes of Link and Path, which
+	// WriteText shows. Not in the JSON: link_b64 and path_b64 carry them.
+	RawLink []byte `json:"-"`
+	RawPath []byte `json:"-"`
 }
 
 // Report builds the JSON form. ids maps results to files.img ids (may be
@@ -108,8 +111,8 @@ func objectReport(r *resolve.Result, fileID uint32) ObjectReport {
 	o := r.Object
 	or := ObjectReport{
 		Kind: o.Kind.String(), FD: o.FD, KernelMntID: -1,
-		Link: quote.Readable(o.Link), LinkB64: quote.Base64(o.Link),
-		Verdict: string(r.Verdict), Path: quote.Readable(r.Path), PathB64: quote.Base64(r.Path), MntID: r.MntID,
+		Link: quote.Readable(o.Link), LinkB64: quote.Base64(o.Link), RawLink: o.Link,
+		Verdict: string(r.Verdict), Path: quote.Readable(r.Path), PathB64: quote.Base64(r.Path), RawPath: r.Path, MntID: r.MntID,
 		Deleted: r.Deleted, Reason: r.Reason, Evidence: r.Evidence, FileID: fileID,
 	}
 	if o.Info != nil {
@@ -147,7 +150,8 @@ func (rep *Report) WriteJSON(w io.Writer) error {
 // table, then one line per object. Every untrusted string (the task name,
 // paths, mountpoints, filesystem types, notes) is one quoted token
 // (internal/quote), so no name can add a line or a field; "-" is an absent
-// value. The exact bytes of a path are the JSON report's path_b64.
+// value. Paths are shown from their exact bytes (RawPath, RawLink), as the
+// JSON report's path_b64 and link_b64 carry them.
 func (rep *Report) WriteText(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	for _, p := range rep.Processes {
@@ -198,18 +202,14 @@ func objectLabel(o ObjectReport) string {
 }
 
 // shownPath is the object's true path (else the kernel's link), quoted
-// from its exact bytes; "-" when there is neither.
+// from its exact bytes; "-" when there is neither. A Report decoded from
+// its JSON has no exact bytes: the readable strings are shown then (invalid
+// UTF-8 already replaced), never the base64 decoded back.
 func shownPath(o ObjectReport) string {
-	s, b64s := o.Path, o.PathB64
-	if s == "" {
-		s, b64s = o.Link, o.LinkB64
+	for _, b := range [][]byte{o.RawPath, []byte(o.Path), o.RawLink, []byte(o.Link)} {
+		if len(b) > 0 {
+			return quote.Bytes(b)
+		}
 	}
-	raw, err := base64.StdEncoding.DecodeString(b64s)
-	if err != nil || len(raw) == 0 {
-		raw = []byte(s)
-	}
-	if len(raw) == 0 {
-		return "-"
-	}
-	return quote.Bytes(raw)
+	return "-"
 }

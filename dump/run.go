@@ -8,14 +8,11 @@ package dump
 import (
 	"context"
 	"errors"
-	"fmt"
-	"os"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/mountns"
 	"github.com/ovlfix/ovlfix/quirks"
 	"github.com/ovlfix/ovlfix/resolve"
-	"golang.org/x/sys/unix"
 )
 
 // Options tune a run. The zero value scans one process from /proc.
@@ -93,7 +90,7 @@ func RunContext(ctx context.Context, pid int, opts Options) (*Dump, error) {
 	for _, fp := range procs {
 		r, err := sess.Resolve(ctx, fp.TGID, fp.Objects)
 		if err != nil {
-			err = classify(err)
+			err = fdinfo.Classify(err)
 			if fp.TGID != pid && errors.Is(err, fdinfo.ErrExited) {
 				// A descendant that exited between its scan and its
 				// resolution (a fork-heavy parent's short-lived child) is
@@ -120,20 +117,6 @@ func (d *Dump) namespace(r *resolve.Resolved) *Namespace {
 	ns := &Namespace{ID: uint32(len(d.Namespaces) + 1), Inode: r.Namespace, Table: r.Table}
 	d.Namespaces = append(d.Namespaces, ns)
 	return ns
-}
-
-// classify maps errors from /proc to fdinfo's sentinels so that callers
-// need only one set.
-func classify(err error) error {
-	switch {
-	case errors.Is(err, fdinfo.ErrNoProcess), errors.Is(err, fdinfo.ErrPermission), errors.Is(err, fdinfo.ErrExited):
-		return err
-	case errors.Is(err, unix.ESRCH), errors.Is(err, os.ErrNotExist):
-		return fmt.Errorf("%w: %v", fdinfo.ErrExited, err)
-	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
-		return fmt.Errorf("%w: %v", fdinfo.ErrPermission, err)
-	}
-	return err
 }
 
 // Counts tallies verdicts over all processes.

@@ -25,8 +25,29 @@ var (
 	ErrClosed = errors.New("fd closed during the scan")
 )
 
-// classify maps a syscall error on /proc/<pid> to one of the sentinel
-// errors, keeping the original for the message.
+// Classify maps an error met reading /proc/<pid> of a process that was
+// already scanned (its mount table, its root, a path inside it) to the
+// sentinels, so that callers test one set with errors.Is: the task gone
+// (ESRCH, ENOENT) is ErrExited, since it existed a moment before; EACCES
+// or EPERM is ErrPermission. The original error stays in the message. An
+// error that already wraps a sentinel, any other error, and nil are
+// returned as they are.
+func Classify(err error) error {
+	switch {
+	case errors.Is(err, ErrNoProcess), errors.Is(err, ErrPermission), errors.Is(err, ErrExited):
+		return err
+	case errors.Is(err, unix.ESRCH), errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: %v", ErrExited, err)
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+		return fmt.Errorf("%w: %v", ErrPermission, err)
+	}
+	return err
+}
+
+// classify maps a syscall error on /proc/<pid> at the start of its scan to
+// one of the sentinel errors, keeping the original for the message. Unlike
+// Classify, a missing pid here is ErrNoProcess: nothing has shown yet that
+// it ever existed.
 func classify(pid int, what string, err error) error {
 	var sentinel error
 	hint := ""

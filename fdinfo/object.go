@@ -62,10 +62,6 @@ type Object struct {
 	// nil when it failed, with StatErr saying why.
 	Stat    *Stat
 	StatErr error
-	// FsMagic is statfs(2) f_type of the file, 0 when not read. The scanner
-	// fills it only on request (see Scanner.Statfs), because for the common
-	// case the mount table already vouches for the filesystem.
-	FsMagic int64
 	// Info is the parsed /proc/<pid>/fdinfo/N for KindFD (nil otherwise).
 	Info *Info
 	// Map describes a file-backed mapping (KindMap only).

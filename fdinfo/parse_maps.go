@@ -85,9 +85,6 @@ func ParseMaps(r io.Reader, fn func(Mapping) error) error {
 	}
 }
 
-// deletedSuffix is what d_path appends for an unlinked dentry.
-const deletedSuffix = " (deleted)"
-
 // parseMapsLine decodes one maps line; ok is false for a line that names no
 // file (the columns are still checked).
 func parseMapsLine(line []byte, n int) (m Mapping, ok bool, err error) {
@@ -140,10 +137,7 @@ func parseMapsLine(line []byte, n int) (m Mapping, ok bool, err error) {
 	if len(rest) == 0 || rest[0] != '/' {
 		return m, false, nil
 	}
-	if bytes.HasSuffix(rest, []byte(deletedSuffix)) {
-		rest = rest[:len(rest)-len(deletedSuffix)]
-		m.Deleted = true
-	}
+	rest, m.Deleted = CutDeleted(rest)
 	m.Path = unescapeMapsPath(rest)
 	m.MapFilesMntID = -1
 	return m, true, nil

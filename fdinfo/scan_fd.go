@@ -11,9 +11,9 @@ import (
 // fdReader does the per-fd work with buffers reused across fds. It is the
 // hot path of a scan: readlinkat, fstatat through the magic link, and one
 // open+read+close of fdinfo, the same five syscalls as the C floor
-// (../shared/bench/src/floor.c). Nothing else happens per fd (the statfs
-// the design mentions is done on request only, see Scanner.Statfs), and
-// nothing is allocated per fd. The procfs calls (readlinkat, openat,
+// (../shared/bench/src/floor.c). Nothing else happens per fd (no statfs:
+// the mount table vouches for the filesystem), and nothing is allocated
+// per fd. The procfs calls (readlinkat, openat,
 // read, close of fdinfo) use the raw syscall path: they only format kernel
 // state and never wait for I/O, so the scheduler hand-off of a normal
 // syscall is pure cost (~0.1 µs each). fstatat through the magic link
@@ -219,28 +219,4 @@ func appendWatches(objs []Object, pid int) []Object {
 		}
 	}
 	return objs
-}
-
-// Statfs fills o.FsMagic with statfs(2) f_type of the object's file, read
-// through its /proc magic link. The resolver asks for it only when the
-// mount table cannot vouch for the fd (a 3.18–4.1 kernel reports the
-// layer's fs type there, see kernel-quirks.md Matrix A).
-func (s *Scanner) Statfs(o *Object) error {
-	var path string
-	switch o.Kind {
-	case KindFD:
-		path = fmt.Sprintf("%s/%d/fd/%d", s.proc(), o.PID, o.FD)
-	case KindCwd, KindRoot, KindExe:
-		path = fmt.Sprintf("%s/%d/%s", s.proc(), o.PID, specialNames[o.Kind])
-	case KindMap:
-		path = fmt.Sprintf("%s/%d/map_files/%s", s.proc(), o.PID, o.Map.Range())
-	default:
-		return fmt.Errorf("statfs: %s has no file of its own", o.Name())
-	}
-	var sfs unix.Statfs_t
-	if err := unix.Statfs(path, &sfs); err != nil {
-		return fmt.Errorf("statfs %s: %w", path, err)
-	}
-	o.FsMagic = sfs.Type
-	return nil
 }

@@ -110,37 +110,3 @@ func TestScanNoProcess(t *testing.T) {
 		t.Fatalf("Scan(%d) = %v, want ErrNoProcess", pid, err)
 	}
 }
-
-// TestStatfsOnRequest: Statfs reads f_type through the magic links; on the
-// overlay objects of the live target it is OVERLAYFS_SUPER_MAGIC.
-func TestStatfsOnRequest(t *testing.T) {
-	c := scenario.StartT(t, "", scenario.Demo)
-	var s fdinfo.Scanner
-	p, err := s.Scan(c.PID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const overlayMagic = 0x794c7630
-	checked := map[fdinfo.Kind]int{}
-	for i := range p.Objects {
-		o := &p.Objects[i]
-		onOverlay := bytes.HasPrefix(o.Link, []byte(c.Merged+"/"))
-		if !onOverlay || (o.Kind != fdinfo.KindFD && o.Kind != fdinfo.KindCwd && o.Kind != fdinfo.KindMap) {
-			continue
-		}
-		if err := s.Statfs(o); err != nil {
-			t.Fatalf("%s: %v", o.Name(), err)
-		}
-		if o.FsMagic != overlayMagic {
-			t.Errorf("%s %q: f_type %#x, want overlay %#x", o.Name(), o.Link, o.FsMagic, overlayMagic)
-		}
-		checked[o.Kind]++
-	}
-	if checked[fdinfo.KindFD] == 0 || checked[fdinfo.KindCwd] == 0 || checked[fdinfo.KindMap] == 0 {
-		t.Fatalf("checked %v: want fds, the cwd and mappings", checked)
-	}
-	w := &fdinfo.Object{Kind: fdinfo.KindWatch, FD: 3}
-	if err := s.Statfs(w); err == nil {
-		t.Error("Statfs of a watch succeeded: it has no file of its own")
-	}
-}

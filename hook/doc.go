@@ -14,8 +14,8 @@
 //     dir with the path of every inotify/fanotify inode watch on an overlay,
 //     so CRIU need not open the watch's file handle (impossible for overlay
 //     handles before nfs_export, kernel-quirks.md §5) nor scan for it.
-//   - post-dump (images written, tasks still frozen): PostDump runs
-//     fixup.Run on the images directory and logs its diff.
+//   - post-dump (images written, tasks still frozen): Run runs fixup.Run
+//     on the images directory and logs its diff.
 //
 // Every other action returns at once.
 //

@@ -4,12 +4,11 @@ import (
 	"fmt"
 
 	"github.com/ovlfix/ovlfix/proto"
-	"golang.org/x/sys/unix"
 )
 
 // IrmapEntry is one entry of CRIU's irmap-cache (irmap_cache_entry in
 // fh.proto): Dev is the superblock dev in the kernel's encoding
-// MAJOR<<20|MINOR (what fsnotify fdinfo prints as sdev, and CRIU's MKKDEV),
+// (fdinfo.KernelDev: what fsnotify fdinfo prints as sdev, and CRIU's MKKDEV),
 // Ino the inode number, Path the file's absolute path as CRIU resolves it
 // (from the root of the dumped mount namespace). Path holds raw bytes.
 type IrmapEntry struct {
@@ -28,13 +27,6 @@ type irmapKey struct {
 }
 
 func (e IrmapEntry) key() irmapKey { return irmapKey{e.Dev, e.Ino} }
-
-// KernelDev encodes a userspace st_dev as the kernel's internal dev_t,
-// MAJOR<<20|MINOR: what fsnotify fdinfo prints as sdev and what CRIU's
-// MKKDEV computes when it revalidates an irmap-cache entry.
-func KernelDev(stDev uint64) uint32 {
-	return unix.Major(stDev)<<20 | unix.Minor(stDev)
-}
 
 // Merge outcomes, one per entry of ours.
 const (

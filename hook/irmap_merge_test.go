@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/ovlfix/ovlfix/proto"
-	"golang.org/x/sys/unix"
 )
 
 // realCache is the irmap-cache CRIU 3.17.1 wrote itself (`criu pre-dump
@@ -168,15 +167,5 @@ func TestReadExistingCache(t *testing.T) {
 	}
 	if _, _, err := readExistingCache(dir); err == nil {
 		t.Fatal("a symlink named irmap-cache was followed")
-	}
-}
-
-func TestKernelDev(t *testing.T) {
-	// 0:31 is 0x1f (the fixture's sdev); 8:1 is 0x800001 (proc_pid_fdinfo(5));
-	// 259:3 (an nvme partition) needs glibc's split encoding of st_dev.
-	for stDev, want := range map[uint64]uint32{0x1f: 0x1f, 0x801: 0x800001, unix.Mkdev(259, 3): 259<<20 | 3} {
-		if got := KernelDev(stDev); got != want {
-			t.Errorf("KernelDev(%#x) = %#x, want %#x", stDev, got, want)
-		}
 	}
 }

@@ -10,18 +10,14 @@ import (
 	"github.com/ovlfix/ovlfix/quirks"
 )
 
-// PostDump repairs the dump in imageDir (CRTOOLS_IMAGE_DIR) with
-// fixup.Run, compared with the still frozen tree of rootPID, and logs the
-// report and its diff. The error wraps fixup.ErrUnrepairable when the dump
-// is wrong and cannot be repaired; any other error means ovlfix could not
-// check the dump (the caller logs it and lets the dump stand).
-func PostDump(ctx context.Context, imageDir string, rootPID int, q *quirks.Set, log *Logger) (*fixup.Report, error) {
-	return postDump(ctx, nil, imageDir, rootPID, q, log)
-}
-
 // fixupFunc is the signature of fixup.Run.
 type fixupFunc func(ctx context.Context, dir string, opts fixup.Options) (*fixup.Report, error)
 
+// postDump repairs the dump in imageDir (CRTOOLS_IMAGE_DIR) with run
+// (fixup.Run when nil), compared with the still frozen tree of rootPID, and
+// logs the report and its diff. The error wraps fixup.ErrUnrepairable when
+// the dump is wrong and cannot be repaired; any other error means ovlfix
+// could not check the dump (Run logs it and lets the dump stand).
 func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, q *quirks.Set, log *Logger) (*fixup.Report, error) {
 	if run == nil {
 		run = fixup.Run

@@ -156,7 +156,7 @@ func criuAccepts(root *mountns.Root, e IrmapEntry) error {
 	if st.Ino != e.Ino {
 		return fmt.Errorf("the path is inode %d now, not %d", st.Ino, e.Ino)
 	}
-	if kd := KernelDev(st.Dev); kd != e.Dev {
+	if kd := fdinfo.KernelDev(st.Dev); kd != e.Dev {
 		return fmt.Errorf("stat gives st_dev %d:%d (%#x) but the mark's sdev is %#x: st_dev is not the overlay's (a pseudo dev: layers on different filesystems without xino; a layer's dev before 4.12), which CRIU's MKKDEV(st_dev) check cannot match",
 			unix.Major(st.Dev), unix.Minor(st.Dev), kd, e.Dev)
 	}

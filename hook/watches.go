@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/mountns"
 	"github.com/ovlfix/ovlfix/resolve"
-	"golang.org/x/sys/unix"
 )
 
 // FoundWatch is one inotify watch or fanotify inode mark of the tree on an
@@ -56,7 +54,7 @@ func overlayWatches(ctx context.Context, pid int, opts SeedOptions) (found []Fou
 		}
 		rp, err := sess.Resolve(ctx, p.TGID, objs)
 		if err != nil {
-			if errors.Is(err, fdinfo.ErrExited) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ESRCH) {
+			if errors.Is(fdinfo.Classify(err), fdinfo.ErrExited) {
 				continue // a task of the tree exited: CRIU will not dump it
 			}
 			return nil, nil, nil, err // names the pid

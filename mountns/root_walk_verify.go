@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ovlfix/ovlfix/fdinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,7 +34,7 @@ func (r *Root) rootPath() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if strings.HasSuffix(p, " (deleted)") {
+	if strings.HasSuffix(p, fdinfo.DeletedSuffix) {
 		var st unix.Stat_t
 		if err := unix.Fstat(r.fd, &st); err != nil {
 			return "", err
@@ -64,7 +65,7 @@ func (r *Root) walkUnderRoot(fd int, rootBefore string) error {
 }
 
 // pathUnder reports whether p is root or below it, component-wise. Names
-// hold any byte but '/' and NUL, so the test is exact; a " (deleted)" that
+// hold any byte but '/' and NUL, so the test is exact; an fdinfo.DeletedSuffix that
 // d_path appends to an unlinked object's path ends its last component.
 func pathUnder(p, root string) bool {
 	if root == "/" {

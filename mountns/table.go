@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/moby/sys/mountinfo"
+	"github.com/ovlfix/ovlfix/fdinfo"
 )
 
 // Mount is one line of mountinfo.
@@ -148,8 +149,8 @@ func (t *Table) ByDev(major, minor uint32) []*Mount {
 	return out
 }
 
-// ByKernelDev is ByDev for the kernel's internal dev_t encoding,
-// MAJOR<<20|MINOR, which fsnotify fdinfo prints as "sdev:".
+// ByKernelDev is ByDev for the kernel's internal dev_t encoding
+// (fdinfo.SplitKernelDev), which fsnotify fdinfo prints as "sdev:".
 func (t *Table) ByKernelDev(kdev uint32) []*Mount {
-	return t.ByDev(kdev>>20, kdev&(1<<20-1))
+	return t.ByDev(fdinfo.SplitKernelDev(kdev))
 }

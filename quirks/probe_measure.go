@@ -201,7 +201,8 @@ func measureFid(e *probeEnv, s *Set) {
 		if i == 0 {
 			s.FhandleType = int(mk.HandleType)
 		}
-		sb := mk.Sdev>>20 == uint32(m.Major) && mk.Sdev&0xfffff == uint32(m.Minor)
+		major, minor := fdinfo.SplitKernelDev(mk.Sdev)
+		sb := major == uint32(m.Major) && minor == uint32(m.Minor)
 		head := fmt.Sprintf("inotify: %s wd %d ino:%x (st_ino %d) sdev:%x (overlay sb: %v)",
 			f.label(), f.wd, mk.Ino, f.st.Ino, mk.Sdev, sb)
 		if mk.HandleType < 0 {

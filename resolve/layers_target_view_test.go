@@ -74,10 +74,10 @@ func TestLayersOfTargetOverlayNeverFromHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	h, mnt := held(t, c, "watch"), mount(t, c, "main")
-	if r := result(t, got.Results, h); r.Verdict != resolve.OK || !bytes.Equal(r.Path, h.Path) || r.MntID != mnt || r.WatchRoute() != resolve.RouteMergedWalk ||
+	if r := result(t, got.Results, h); r.Verdict != resolve.OK || !bytes.Equal(r.Path, h.Path) || r.MntID != mnt || r.Route != resolve.RouteMergedWalk ||
 		!evidenceHas(r, "from the target's view") {
 		t.Errorf("watch: %s %q mnt %d route %q (%s), want ok %q mnt %d by the merged walk, layers from the target's view\n  evidence %q",
-			r.Verdict, r.Path, r.MntID, r.WatchRoute(), r.Reason, h.Path, mnt, r.Evidence)
+			r.Verdict, r.Path, r.MntID, r.Route, r.Reason, h.Path, mnt, r.Evidence)
 	}
 
 	// The 3.18–4.1 kernel: the fd's link is layer-relative; the emulator

@@ -124,9 +124,9 @@ func TestLayersOfRuntimeOverlayIgnoreDecoy(t *testing.T) {
 		for _, label := range []string{"app", "deep"} {
 			h := held(t, c.Held, label)
 			r := watchResult(t, got.Results, h)
-			if r.Verdict != OK || !bytes.Equal(r.Path, h.Path) || r.Ino != h.Ino || r.WatchRoute() != RouteLayers {
+			if r.Verdict != OK || !bytes.Equal(r.Path, h.Path) || r.Ino != h.Ino || r.Route != RouteLayers {
 				t.Errorf("%s: %s %q ino %d route %q (%s), want ok %q ino %d by the layer walk\n  evidence %q",
-					label, r.Verdict, r.Path, r.Ino, r.WatchRoute(), r.Reason, h.Path, h.Ino, r.Evidence)
+					label, r.Verdict, r.Path, r.Ino, r.Route, r.Reason, h.Path, h.Ino, r.Evidence)
 			}
 			if !hasNote(r.Evidence, "from the host's view") || !hasNote(r.Evidence, ro.Path("lower")) {
 				t.Errorf("%s: evidence does not say the real lower layer was walked from the host's view: %q", label, r.Evidence)

@@ -67,7 +67,8 @@ func (r *Resolver) resolveWatch(o *fdinfo.Object, res *Result, hints Hints) {
 	}
 	mounts := r.Table.ByKernelDev(w.Sdev)
 	if len(mounts) == 0 {
-		res.unresolved("sdev %#x (%d:%d) matches no mount of the target", w.Sdev, w.Sdev>>20, w.Sdev&0xfffff)
+		major, minor := fdinfo.SplitKernelDev(w.Sdev)
+		res.unresolved("sdev %#x (%d:%d) matches no mount of the target", w.Sdev, major, minor)
 		return
 	}
 	res.note("sdev %#x is %s (%d mount(s), first %d on %q)", w.Sdev, mounts[0].FSType, len(mounts), mounts[0].ID, mounts[0].Mountpoint)
@@ -132,8 +133,8 @@ func (s *watchSearch) accept(path []byte, route WatchRoute, how string) bool {
 	}
 	res := s.res
 	res.Verdict = OK
-	res.Path, res.MntID, res.Mount, res.Dev = path, m.ID, m, st.Dev
-	res.note("%s%s: %s", routePrefix, route, how)
+	res.Path, res.MntID, res.Mount, res.Dev, res.Route = path, m.ID, m, st.Dev, route
+	res.note("found by route %s: %s", route, how)
 	res.note("stat in target root: %s on mount %d", devIno(st.Dev, st.Ino), m.ID)
 	return true
 }
@@ -143,7 +144,7 @@ func (s *watchSearch) accept(path []byte, route WatchRoute, how string) bool {
 // watched file was unlinked while the process kept it open.
 func (s *watchSearch) byHints(paths [][]byte) bool {
 	for _, p := range paths {
-		if bytes.HasSuffix(p, []byte(deletedSuffix)) {
+		if bytes.HasSuffix(p, []byte(fdinfo.DeletedSuffix)) {
 			s.clue("hint: the process holds inode %d open as %s: the file was deleted", s.w.Ino, quote.Bytes(p))
 			continue
 		}

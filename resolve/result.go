@@ -73,6 +73,10 @@ type Result struct {
 	// Reason is a one-line explanation for unresolved/skipped verdicts and
 	// for fixes.
 	Reason string
+	// Route is the route that found the path of a watch (KindWatch with
+	// verdict OK), "" for every other result. Evidence says the same for
+	// people, in a line that is never read back.
+	Route WatchRoute
 	// Evidence lists the checks that ran, in order.
 	Evidence []string
 	// Candidates lists every candidate considered when there were several.

@@ -1,17 +1,12 @@
 package resolve
 
 import (
-	"bytes"
 	"errors"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/quote"
 	"golang.org/x/sys/unix"
 )
-
-// deletedSuffix is what d_path appends to the name of an unlinked dentry
-// (every kernel ovlfix supports).
-const deletedSuffix = " (deleted)"
 
 // linkName is what nameOf made of a link the kernel printed.
 type linkName int
@@ -70,10 +65,10 @@ const (
 // Cost: one stat, paid only by suffixed links of files with links left.
 func (r *Resolver) nameOf(link []byte, st *fdinfo.Stat, onTarget bool, res *Result) linkName {
 	res.Path = link
-	if len(link) <= len(deletedSuffix) || !bytes.HasSuffix(link, []byte(deletedSuffix)) {
+	stripped, suffixed := fdinfo.CutDeleted(link)
+	if !suffixed {
 		return namePlain
 	}
-	stripped := link[:len(link)-len(deletedSuffix)]
 	if st.Nlink == 0 {
 		res.Path, res.Deleted = stripped, true
 		res.note("unlinked while open, nlink 0: CRIU dumps it through a ghost remap under the stripped name %s", quote.Bytes(stripped))
@@ -86,7 +81,7 @@ func (r *Resolver) nameOf(link []byte, st *fdinfo.Stat, onTarget bool, res *Resu
 	switch {
 	case err == nil && got.Dev == st.Dev && got.Ino == st.Ino:
 		res.note("the name really ends in %q: stat of %s in the target root is the held inode %s (nlink %d)",
-			deletedSuffix, quote.Bytes(link), devIno(st.Dev, st.Ino), st.Nlink)
+			fdinfo.DeletedSuffix, quote.Bytes(link), devIno(st.Dev, st.Ino), st.Nlink)
 		return nameConfirmed
 	case errors.Is(err, unix.ENOENT):
 		res.Path, res.Deleted = stripped, true
@@ -115,7 +110,8 @@ func unlinkedForeign(name linkName, res *Result) {
 		return
 	}
 	link := res.Object.Link
-	res.Path, res.Deleted = link[:len(link)-len(deletedSuffix)], true
+	res.Path, _ = fdinfo.CutDeleted(link)
+	res.Deleted = true
 	res.note("no path of the target is %s with the held inode: taken as unlinked while open (nlink %d), named %s",
 		quote.Bytes(link), heldNlink(res.Object), quote.Bytes(res.Path))
 }

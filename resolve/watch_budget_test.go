@@ -193,8 +193,8 @@ func TestWatchBudgetEntries(t *testing.T) {
 		switch {
 		case o.Kind != fdinfo.KindWatch:
 		case o.FD == held.FD && o.Watch.WD == held.Watch.WD:
-			if x.Verdict != OK || x.WatchRoute() != RouteHint {
-				t.Errorf("held file: %s by %q (%s), want ok by its hint", x.Verdict, x.WatchRoute(), x.Reason)
+			if x.Verdict != OK || x.Route != RouteHint {
+				t.Errorf("held file: %s by %q (%s), want ok by its hint", x.Verdict, x.Route, x.Reason)
 			}
 		case x.Verdict != Unresolved || !strings.HasPrefix(x.Reason, "budget: entries: the walks for this process's watches have read its 25 directory entries"):
 			t.Errorf("%s: %s (%s), want unresolved for the entries budget", o.Name(), x.Verdict, x.Reason)

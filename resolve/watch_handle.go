@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/mountns"
 	"golang.org/x/sys/unix"
@@ -98,7 +99,7 @@ func (s *watchSearch) decodeOn(m *mountns.Mount) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if st.Nlink == 0 && strings.HasSuffix(filePath, deletedSuffix) {
+	if st.Nlink == 0 && strings.HasSuffix(filePath, fdinfo.DeletedSuffix) {
 		return nil, fmt.Errorf("it decodes to a deleted file (%q)", filePath)
 	}
 	if st.Ino != s.w.Ino {

@@ -72,9 +72,9 @@ func checkWatchesOn(t *testing.T, lp *liveProc, mnt int, wants []watchWant) {
 			route WatchRoute
 		}{{"Resolve", &alone, w.alone}, {"ResolveAll", resultFor(t, all, o), w.withHint}} {
 			r := c.res
-			if r.Verdict != OK || !bytes.Equal(r.Path, h.Path) || r.MntID != mnt || r.Ino != h.Ino || r.Dev != h.Dev || r.WatchRoute() != c.route {
+			if r.Verdict != OK || !bytes.Equal(r.Path, h.Path) || r.MntID != mnt || r.Ino != h.Ino || r.Dev != h.Dev || r.Route != c.route {
 				t.Errorf("%s %s: got %s %q mnt %d %d/%d route %q (%s)\n  want ok %q mnt %d %d/%d route %q\n  evidence %q",
-					c.how, w.label, r.Verdict, r.Path, r.MntID, r.Dev, r.Ino, r.WatchRoute(), r.Reason,
+					c.how, w.label, r.Verdict, r.Path, r.MntID, r.Dev, r.Ino, r.Route, r.Reason,
 					h.Path, mnt, h.Dev, h.Ino, c.route, r.Evidence)
 			}
 		}

@@ -1,9 +1,7 @@
 package resolve
 
-import "strings"
-
 // WatchRoute names the way the path of an fsnotify watch was found
-// (resolveWatch tries them in this order).
+// (resolveWatch tries them in this order); Result.Route holds it.
 type WatchRoute string
 
 const (
@@ -19,22 +17,6 @@ const (
 	// RouteMergedWalk: a walk of the mount itself inside the target root.
 	RouteMergedWalk WatchRoute = "merged-walk"
 )
-
-// routePrefix starts the evidence line naming the route that found a
-// watch's path; Result.WatchRoute reads it back.
-const routePrefix = "found by route "
-
-// WatchRoute returns the route that found a watch's path, or "" when none
-// did (or the result is not a watch's).
-func (res *Result) WatchRoute() WatchRoute {
-	for _, e := range res.Evidence {
-		if rest, ok := strings.CutPrefix(e, routePrefix); ok {
-			name, _, _ := strings.Cut(rest, ":")
-			return WatchRoute(name)
-		}
-	}
-	return ""
-}
 
 // routeSet selects watch routes; the zero value means all of them.
 // Benchmarks and tests use it to time or pin one route.

@@ -150,17 +150,3 @@ func TestPathUnder(t *testing.T) {
 		}
 	}
 }
-
-// TestWatchRouteOfEvidence reads the route back from the evidence line
-// that accept writes.
-func TestWatchRouteOfEvidence(t *testing.T) {
-	var res Result
-	if res.WatchRoute() != "" {
-		t.Errorf("no evidence: route %q", res.WatchRoute())
-	}
-	res.note("sdev 0x28 is overlay")
-	res.note("%s%s: %s", routePrefix, RouteLayers, "upper \"/u\" holds it at \"/a:b\"")
-	if got := res.WatchRoute(); got != RouteLayers {
-		t.Errorf("route %q, want %q", got, RouteLayers)
-	}
-}
