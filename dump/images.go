@@ -1,7 +1,6 @@
 package dump
 
 import (
-	"bytes"
 	"fmt"
 	"strings"
 
@@ -150,7 +149,8 @@ func pathOf(r *resolve.Result) []byte {
 	if len(l) == 0 || l[0] != '/' {
 		return nil
 	}
-	return bytes.TrimSuffix(l, []byte(" (deleted)"))
+	name, _ := fdinfo.CutDeleted(l)
+	return name
 }
 
 // mntIDFor is the mount id written for r, or -1 for none (reg.mnt_id
@@ -288,7 +288,7 @@ func mntEntry(m *mountns.Mount) *proto.MntEntry {
 	e := &proto.MntEntry{
 		Fstype:      gproto.Uint32(uint32(proto.FstypeAuto)),
 		MntId:       gproto.Uint32(uint32(m.ID)),
-		RootDev:     gproto.Uint32(uint32(m.Major)<<20 | uint32(m.Minor)),
+		RootDev:     gproto.Uint32(fdinfo.MakeKernelDev(uint32(m.Major), uint32(m.Minor))),
 		ParentMntId: gproto.Uint32(uint32(m.Parent)),
 		Flags:       gproto.Uint32(mountFlags(m.Options)),
 		Root:        gproto.String(m.Root),

@@ -30,7 +30,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const deleted = " (deleted)"
+const deleted = fdinfo.DeletedSuffix
 
 // Emulate returns a copy of p as a 3.18–4.1 kernel would have shown it.
 // t is the target's mount table, layers opens the overlays' layer dirs.
