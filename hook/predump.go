@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/mountns"
@@ -28,7 +29,17 @@ type SeedOptions struct {
 	// tree (zero: resolve's defaults). A watch it leaves unresolved gets
 	// no entry: CRIU handles it as it would without ovlfix.
 	WatchBudget resolve.WatchBudget
+	// TreeTime bounds the watch resolution of the whole tree (0:
+	// DefaultTreeTime; negative: no bound). Each process gets what is
+	// left of it, at most its own WatchBudget.Time; once it is spent the
+	// watches of the processes not yet searched get no entry. CRIU waits
+	// for the hook, and a container chooses how many processes hold
+	// watches: the per-process budget alone would add up.
+	TreeTime time.Duration
 }
+
+// DefaultTreeTime is the default SeedOptions.TreeTime.
+const DefaultTreeTime = 5 * time.Second
 
 // Seed is what SeedIrmap found and did.
 type Seed struct {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/fixup"
@@ -29,6 +30,9 @@ type Options struct {
 	// WatchBudget bounds pre-dump's watch resolution per process (zero:
 	// resolve's defaults); watches past it get no irmap-cache entry.
 	WatchBudget resolve.WatchBudget
+	// TreeTime bounds pre-dump's watch resolution of the whole tree
+	// (SeedOptions.TreeTime; 0: DefaultTreeTime).
+	TreeTime time.Duration
 	// LoadQuirks loads the kernel's probed behaviour for post-dump; nil
 	// means quirks.LoadCached(quirks.DefaultCacheDir): the per-boot cache
 	// `ovlfix check` writes, read only. The hook never probes: post-dump
@@ -60,7 +64,7 @@ func Run(ctx context.Context, env Env, opts Options) error {
 		if dir == "" {
 			dir = "."
 		}
-		s, err := SeedIrmap(ctx, env.InitPID, dir, SeedOptions{Scanner: opts.Scanner, CRIUPID: env.CRIUPID, WatchBudget: opts.WatchBudget})
+		s, err := SeedIrmap(ctx, env.InitPID, dir, SeedOptions{Scanner: opts.Scanner, CRIUPID: env.CRIUPID, WatchBudget: opts.WatchBudget, TreeTime: opts.TreeTime})
 		logSeed(s, err, log)
 		switch {
 		case err == nil:

@@ -44,6 +44,7 @@ func overlayWatches(ctx context.Context, pid int, opts SeedOptions) (found []Fou
 		return nil, nil, nil, err
 	}
 	defer sess.Close()
+	tree := newTreeClock(opts)
 	for _, p := range procs {
 		if err := ctx.Err(); err != nil {
 			return nil, nil, nil, err
@@ -52,7 +53,13 @@ func overlayWatches(ctx context.Context, pid int, opts SeedOptions) (found []Fou
 		if objs == nil {
 			continue
 		}
-		rp, err := sess.Resolve(ctx, p.TGID, objs)
+		budget, ok := tree.share(opts.WatchBudget)
+		if !ok {
+			notes = append(notes, fmt.Sprintf("pid %d: the tree's time budget of watch resolution (%v) ran out before its %d watch(es) were searched: they get no entry (CRIU handles them as it does without ovlfix)",
+				p.TGID, tree.limit, countWatches(objs)))
+			continue
+		}
+		rp, err := sess.ResolveWith(ctx, p.TGID, objs, budget)
 		if err != nil {
 			if errors.Is(fdinfo.Classify(err), fdinfo.ErrExited) {
 				continue // a task of the tree exited: CRIU will not dump it
@@ -120,4 +127,53 @@ func onOverlay(r resolve.Result, t *mountns.Table) bool {
 		}
 	}
 	return false
+}
+
+// treeClock spends SeedOptions.TreeTime over the processes of a tree.
+type treeClock struct {
+	now   func() time.Time
+	start time.Time
+	limit time.Duration // <0: no bound
+}
+
+func newTreeClock(opts SeedOptions) *treeClock {
+	now := opts.WatchBudget.Now
+	if now == nil {
+		now = time.Now
+	}
+	limit := opts.TreeTime
+	if limit == 0 {
+		limit = DefaultTreeTime
+	}
+	return &treeClock{now: now, start: now(), limit: limit}
+}
+
+// share returns the budget of the next process: b, with its time cut to
+// what is left of the tree's; ok is false when nothing is left.
+func (c *treeClock) share(b resolve.WatchBudget) (resolve.WatchBudget, bool) {
+	if c.limit < 0 {
+		return b, true
+	}
+	left := c.limit - c.now().Sub(c.start)
+	if left <= 0 {
+		return b, false
+	}
+	per := b.Time
+	if per == 0 {
+		per = resolve.DefaultWatchBudgetTime
+	}
+	if per < 0 || per > left {
+		b.Time = left
+	}
+	return b, true
+}
+
+func countWatches(objs []fdinfo.Object) int {
+	n := 0
+	for i := range objs {
+		if objs[i].Kind == fdinfo.KindWatch {
+			n++
+		}
+	}
+	return n
 }

@@ -78,6 +78,12 @@ type Resolved struct {
 // error wraps ctx.Err() and no results are returned. Errors name pid; an exited pid
 // satisfies errors.Is(err, fs.ErrNotExist).
 func (s *Session) Resolve(ctx context.Context, pid int, objs []fdinfo.Object) (*Resolved, error) {
+	return s.ResolveWith(ctx, pid, objs, s.opts.WatchBudget)
+}
+
+// ResolveWith is Resolve with another watch budget for this process: a
+// caller that bounds a whole tree (the hook) gives each process its share.
+func (s *Session) ResolveWith(ctx context.Context, pid int, objs []fdinfo.Object, budget WatchBudget) (*Resolved, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("pid %d: %w", pid, err)
 	}
@@ -93,7 +99,7 @@ func (s *Session) Resolve(ctx context.Context, pid int, objs []fdinfo.Object) (*
 	layers := NewLayers(root, &s.host)
 	defer layers.Close()
 	r := &Resolver{Table: table, Root: root, Layers: layers, TrustFdLinks: s.opts.TrustFdLinks,
-		meter: newWatchMeter(ctx, s.opts.WatchBudget)}
+		meter: newWatchMeter(ctx, budget)}
 	r.Identity = r.CheckMountIdentity(pid, objs)
 	out := &Resolved{Results: r.ResolveAll(objs), Table: table, Namespace: ns, Watches: r.meter.spend()}
 	var ce cancelError
