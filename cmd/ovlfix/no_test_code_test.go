@@ -1,11 +1,13 @@
 package main
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"path"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -70,11 +72,11 @@ func TestNoTestCodeInProduct(t *testing.T) {
 	if _, ok := deps["github.com/ovlfix/ovlfix/cmd/ovlfix"]; !ok {
 		t.Fatalf("go list did not list cmd/ovlfix: %v", deps)
 	}
-	for pkg, ds := range deps {
+	for _, pkg := range slices.Sorted(maps.Keys(deps)) {
 		if isTestHarness(pkg) {
 			continue
 		}
-		for _, d := range ds {
+		for _, d := range deps[pkg] {
 			if d == "testing" || isTestHarness(d) {
 				t.Errorf("%s imports %s (directly or not): test code in the product", pkg, d)
 			}
