@@ -10,6 +10,7 @@ import (
 	"github.com/ovlfix/ovlfix/dump"
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/internal/testenv"
 	"github.com/ovlfix/ovlfix/proto"
 	"github.com/ovlfix/ovlfix/resolve"
@@ -36,7 +37,7 @@ func find(t *testing.T, d *dump.Dump, h scenario.Held) *resolve.Result {
 // TestRunLiveOverlay dumps a real process holding files on a real overlay
 // and checks every held object against what the process itself saw.
 func TestRunLiveOverlay(t *testing.T) {
-	c := scenario.StartT(t, "", scenario.Demo)
+	c := scenariotest.StartT(t, "", scenario.Demo)
 	d, err := dump.Run(c.PID, dump.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -69,7 +70,7 @@ func TestRunLiveOverlay(t *testing.T) {
 // TestWriteImagesLive writes images for the live target, reads them back
 // with proto and with CRIU's crit, and checks the hostile name byte-exact.
 func TestWriteImagesLive(t *testing.T) {
-	c := scenario.StartT(t, "", scenario.Demo)
+	c := scenariotest.StartT(t, "", scenario.Demo)
 	crit := testenv.RequireTool(t, "crit", "criu")
 	d, err := dump.Run(c.PID, dump.Options{})
 	if err != nil {

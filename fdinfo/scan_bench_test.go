@@ -8,6 +8,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"golang.org/x/sys/unix"
 )
 
@@ -60,7 +61,7 @@ func floorScan(b *testing.B, pid int) int {
 // ratios (goals: scan1/floor <= 1.15, scan2/floor <= 0.65 on two cores).
 // Alternating keeps the machine's noise out of the ratios.
 func BenchmarkScanVsFloor(b *testing.B) {
-	c := scenario.StartT(b, "", func(base string) scenario.Spec {
+	c := scenariotest.StartT(b, "", func(base string) scenario.Spec {
 		return scenario.Spec{
 			Base:  base,
 			Files: []scenario.File{{Name: []byte("f"), Layer: "lower", Content: "x"}},

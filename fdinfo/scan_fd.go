@@ -66,7 +66,7 @@ func (r *fdReader) read(fd int, o *Object, st *Stat, info *Info) bool {
 	o.Link = r.keep(r.link[:n])
 
 	var sys unix.Stat_t
-	_, _, errno = unix.Syscall6(unix.SYS_NEWFSTATAT, uintptr(r.fdDir), uintptr(p),
+	_, _, errno = unix.Syscall6(sysFstatat, uintptr(r.fdDir), uintptr(p),
 		uintptr(unsafe.Pointer(&sys)), 0, 0, 0)
 	if errno != 0 {
 		o.StatErr = fmt.Errorf("stat fd %d: %w", fd, errno)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,7 +20,7 @@ func TestMain(m *testing.M) {
 // TestScanLive checks what the scanner reads from a real process holding
 // real overlay files against what that process itself saw.
 func TestScanLive(t *testing.T) {
-	c := scenario.StartT(t, "", scenario.Demo)
+	c := scenariotest.StartT(t, "", scenario.Demo)
 	for _, workers := range []int{1, 2} {
 		s := fdinfo.Scanner{Workers: workers}
 		p, err := s.Scan(c.PID)

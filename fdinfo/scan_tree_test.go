@@ -13,12 +13,13 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 )
 
 // TestScanTreeThreadTable: a thread that unshared its file table is
 // scanned as a table of its own, with its own files_id and its fd.
 func TestScanTreeThreadTable(t *testing.T) {
-	c := scenario.StartT(t, "", func(base string) scenario.Spec {
+	c := scenariotest.StartT(t, "", func(base string) scenario.Spec {
 		return scenario.Spec{
 			Base:  base,
 			Files: []scenario.File{{Name: []byte("private.txt"), Layer: "lower", Content: "p"}},

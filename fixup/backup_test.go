@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ovlfix/ovlfix/fixup/fixuptest"
-	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/fixuptest"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/proto"
 	"golang.org/x/sys/unix"
 	gproto "google.golang.org/protobuf/proto"
@@ -106,11 +106,11 @@ func TestCheckBackup(t *testing.T) {
 // first dump's backup for the second's original: it refuses, writes
 // nothing, and the second dump's files.img survives byte for byte.
 func TestRunRefusesAnotherDumpsBackup(t *testing.T) {
-	first := fixuptest.Build(t, scenario.StartT(t, "", fixuptest.NestedSpec))
+	first := fixuptest.Build(t, scenariotest.StartT(t, "", fixuptest.NestedSpec))
 	if _, err := Run(context.Background(), first.Dir, Options{RootPID: first.RootPID}); err != nil {
 		t.Fatal(err)
 	}
-	second := fixuptest.Build(t, scenario.StartT(t, "", fixuptest.NestedSpec))
+	second := fixuptest.Build(t, scenariotest.StartT(t, "", fixuptest.NestedSpec))
 	if bytes.Equal(first.Original, second.Original) {
 		t.Fatal("the two dumps have the same files.img")
 	}

@@ -15,8 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ovlfix/ovlfix/fixup/fixuptest"
-	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/fixuptest"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/proto"
 )
 
@@ -51,7 +51,7 @@ func maybeRunCrashChild() {
 // finish the repair. Temp files may remain; they are counted and must
 // carry the temp prefix, never the real names.
 func TestCrashSafety(t *testing.T) {
-	c := scenario.StartT(t, "", fixuptest.NestedSpec)
+	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
 	pristine := snapshot(t, f.Dir)
 

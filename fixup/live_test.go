@@ -10,8 +10,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ovlfix/ovlfix/fixup/fixuptest"
-	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/fixuptest"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/proto"
 )
 
@@ -19,7 +19,7 @@ import (
 // must correct exactly the entries CRIU got wrong, leave every other
 // entry byte for byte, keep the original, and be idempotent.
 func TestRunRepairsNestedOverlay(t *testing.T) {
-	c := scenario.StartT(t, "", fixuptest.NestedSpec)
+	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
 	var log bytes.Buffer
 	rep, err := Run(context.Background(), f.Dir, Options{RootPID: f.RootPID, Log: &log})
@@ -132,7 +132,7 @@ func TestRunRepairsNestedOverlay(t *testing.T) {
 // TestDryRunWritesNothing: the plan is the same as a real run's, and the
 // directory is byte-identical afterwards.
 func TestDryRunWritesNothing(t *testing.T) {
-	c := scenario.StartT(t, "", fixuptest.NestedSpec)
+	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
 	before := snapshot(t, f.Dir)
 	rep, err := Run(context.Background(), f.Dir, Options{RootPID: f.RootPID, DryRun: true})

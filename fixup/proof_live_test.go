@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ovlfix/ovlfix/fixup/fixuptest"
-	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/fixuptest"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/proto"
 	gproto "google.golang.org/protobuf/proto"
 )
@@ -19,7 +19,7 @@ import (
 // right file; the resolver says B. Before the positive-proof rule fixup
 // rewrote it to B.
 func TestRunLeavesUnprovenEntries(t *testing.T) {
-	c := scenario.StartT(t, "", nestedWithBind)
+	c := scenariotest.StartT(t, "", nestedWithBind)
 	f := fixuptest.Build(t, c)
 	bind := int32(c.Mounts["Bbind"].ID)
 	lowerID := f.IDs["lower"]

@@ -7,8 +7,9 @@ import (
 	"testing"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
-	"github.com/ovlfix/ovlfix/fixup/fixuptest"
+	"github.com/ovlfix/ovlfix/internal/fixuptest"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/mountns"
 	"github.com/ovlfix/ovlfix/proto"
 	"github.com/ovlfix/ovlfix/resolve"
@@ -40,7 +41,7 @@ type liveProofEnv struct {
 
 func startProofEnv(t *testing.T) *liveProofEnv {
 	t.Helper()
-	c := scenario.StartT(t, "", nestedWithBind)
+	c := scenariotest.StartT(t, "", nestedWithBind)
 	table, err := mountns.ReadTable(c.PID)
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/proto"
 	"github.com/ovlfix/ovlfix/resolve"
 )
@@ -35,7 +36,7 @@ func criuStandIn(t *testing.T, dir string) int {
 // written. The same tree with the default budget is seeded: the budget is
 // what made the difference.
 func TestSeedIrmapWatchBudget(t *testing.T) {
-	c := scenario.StartT(t, "", func(base string) scenario.Spec {
+	c := scenariotest.StartT(t, "", func(base string) scenario.Spec {
 		return scenario.Spec{Base: base, Steps: []scenario.Step{
 			{Do: "write", Path: []byte("lower/a.txt"), Content: "a"},
 			{Do: "write", Path: []byte("lower/dir/b.txt"), Content: "b"},

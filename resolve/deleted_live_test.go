@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/resolve"
 )
 
@@ -84,7 +85,7 @@ func (tg *target) trusted() []resolve.Result {
 // with the suffixed link), and never accepted without a stat, with or
 // without TrustFdLinks. A file really named "x (deleted)" keeps its name.
 func TestUnlinkedWithLinksLeft(t *testing.T) {
-	c := scenario.StartT(t, "", unlinkedSpec)
+	c := scenariotest.StartT(t, "", unlinkedSpec)
 	tg := openTarget(t, c, c.PID)
 	for _, v := range []struct {
 		view string
@@ -119,7 +120,7 @@ func TestUnlinkedWithLinksLeft(t *testing.T) {
 // confirm a mount with (unresolved, as a fully deleted file is), the
 // lower file really named "y (deleted)" is found in its layer.
 func TestUnlinkedWithLinksLeftEmulatedLegacyKernel(t *testing.T) {
-	c := scenario.StartT(t, "", unlinkedSpec)
+	c := scenariotest.StartT(t, "", unlinkedSpec)
 	tg := openTarget(t, c, c.PID)
 	rs := tg.legacy()
 	for _, tc := range unlinkedCases {
@@ -166,7 +167,7 @@ func hasNote(r *resolve.Result, part string) bool {
 // and the resolver cannot tell an unlinked name from a renamed real one:
 // unresolved, named without the suffix, on the kernel's mount id only.
 func TestUnlinkedNameTaken(t *testing.T) {
-	c := scenario.StartT(t, "", func(base string) scenario.Spec {
+	c := scenariotest.StartT(t, "", func(base string) scenario.Spec {
 		return scenario.Spec{Base: base, Steps: []scenario.Step{
 			{Do: "tmpfs", Path: b("t"), Label: "tmpfs"},
 			{Do: "write", Path: b("t/a"), Content: "a"},

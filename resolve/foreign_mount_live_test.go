@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/resolve"
 )
 
@@ -15,7 +16,7 @@ import (
 // namespace's copy. A file the new namespace does not show stays
 // unresolved.
 func TestOpenedInAnotherNamespace(t *testing.T) {
-	c := scenario.StartT(t, "", func(base string) scenario.Spec {
+	c := scenariotest.StartT(t, "", func(base string) scenario.Spec {
 		return scenario.Spec{Base: base, Steps: []scenario.Step{
 			{Do: "write", Path: b("lower/f"), Content: "f"},
 			{Do: "write", Path: b("lower/m"), Content: "m"},

@@ -11,6 +11,7 @@ import (
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/legacy"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/mountns"
 	"github.com/ovlfix/ovlfix/resolve"
 )
@@ -26,7 +27,7 @@ import (
 // found by the merged walk, not from the host directory.
 func TestLayersOfTargetOverlayNeverFromHost(t *testing.T) {
 	var hostLower string
-	c := scenario.StartT(t, "", func(base string) scenario.Spec {
+	c := scenariotest.StartT(t, "", func(base string) scenario.Spec {
 		// On the host: base/secret/ (root-only) lower/app.txt.
 		hostLower = filepath.Join(base, "secret/lower")
 		if err := os.MkdirAll(hostLower, 0o700); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/mountns"
 	"golang.org/x/sys/unix"
 )
@@ -84,7 +85,7 @@ func TestLayersOfRuntimeOverlayIgnoreDecoy(t *testing.T) {
 		ro := mountRuntimeOverlay(t, func(lower string) {
 			writeFiles(t, lower, map[string]string{"app.txt": "real", "sub/deep.txt": "real"})
 		})
-		c := scenario.StartT(t, "", func(base string) scenario.Spec {
+		c := scenariotest.StartT(t, "", func(base string) scenario.Spec {
 			lower := stepPath(t, base, ro.Path("lower"))
 			return scenario.Spec{Base: base, HostLayers: true, Steps: []scenario.Step{
 				{Do: "tmpfs", Path: lower}, // the decoy, in the target's namespace only

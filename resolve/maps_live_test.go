@@ -5,6 +5,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/resolve"
 	"golang.org/x/sys/unix"
 )
@@ -16,7 +17,7 @@ import (
 // 6.8+ the line is the overlay's. Lower-only, copied-up and upper-only
 // files, on one filesystem and on an overlay whose layers are on two.
 func TestMapsWithoutMapFiles(t *testing.T) {
-	c := scenario.StartT(t, "", func(base string) scenario.Spec {
+	c := scenariotest.StartT(t, "", func(base string) scenario.Spec {
 		return scenario.Spec{Base: base, Steps: []scenario.Step{
 			{Do: "write", Path: b("lower/lower.bin"), Content: "l"},
 			{Do: "write", Path: b("lower/copied.bin"), Content: "c"},

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/resolve"
 	"golang.org/x/sys/unix"
 )
@@ -68,7 +69,7 @@ func TestLayersLive(t *testing.T)                 { testLayers(t, false) }
 func TestLayersEmulatedLegacyKernel(t *testing.T) { testLayers(t, true) }
 
 func testLayers(t *testing.T, old bool) {
-	c := scenario.StartT(t, "", layersSpec)
+	c := scenariotest.StartT(t, "", layersSpec)
 	tg := openTarget(t, c, c.PID)
 	view, rs := "live", tg.live()
 	fixedOnOld := resolve.OK
@@ -140,7 +141,7 @@ func TestBindSubtreeLive(t *testing.T)                 { testBindSubtree(t, fals
 func TestBindSubtreeEmulatedLegacyKernel(t *testing.T) { testBindSubtree(t, true) }
 
 func testBindSubtree(t *testing.T, old bool) {
-	c := scenario.StartT(t, "", bindSpec)
+	c := scenariotest.StartT(t, "", bindSpec)
 	tg := openTarget(t, c, c.PID)
 	h := held(t, c, "x")
 	view := c.Mounts["view"]
@@ -178,7 +179,7 @@ func TestSharedLowerLive(t *testing.T)                 { testSharedLower(t, fals
 func TestSharedLowerEmulatedLegacyKernel(t *testing.T) { testSharedLower(t, true) }
 
 func testSharedLower(t *testing.T, old bool) {
-	c := scenario.StartT(t, "", sharedSpec)
+	c := scenariotest.StartT(t, "", sharedSpec)
 	tg := openTarget(t, c, c.PID)
 	h := held(t, c, "f")
 	o2 := c.Mounts["o2"]
@@ -242,7 +243,7 @@ func testPivotRootNested(t *testing.T, old bool) {
 				}
 			}
 		})
-		c := scenario.StartT(t, "", pivotSpec(t, ro.Path("merged")))
+		c := scenariotest.StartT(t, "", pivotSpec(t, ro.Path("merged")))
 		checkPivotRootNested(t, c, old)
 	})
 }

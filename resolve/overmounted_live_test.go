@@ -5,6 +5,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/resolve"
 )
 
@@ -39,7 +40,7 @@ func overMountedSpec(base string) scenario.Spec {
 // map_files' for a mapping; none, -1, for the cwd), never the over-mount
 // found by covering the path.
 func TestOverMountedAfterOpen(t *testing.T) {
-	c := scenario.StartT(t, "", overMountedSpec)
+	c := scenariotest.StartT(t, "", overMountedSpec)
 	tg := openTarget(t, c, c.PID)
 	for _, v := range []struct {
 		view string

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/mountns"
 	"github.com/ovlfix/ovlfix/resolve"
 )
@@ -44,7 +45,7 @@ func BenchmarkResolveVsScan(b *testing.B) {
 	const fds = 10000
 	for _, mounts := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("mounts=%d", mounts), func(b *testing.B) {
-			c := scenario.StartT(b, "", benchSpec(fds, mounts))
+			c := scenariotest.StartT(b, "", benchSpec(fds, mounts))
 			s := fdinfo.Scanner{Workers: 1}
 			// The first scan of a process instantiates its /proc/<pid>/fd
 			// dentries (several times slower); measure the steady state.

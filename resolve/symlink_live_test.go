@@ -8,6 +8,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/resolve"
 	"golang.org/x/sys/unix"
 )
@@ -44,7 +45,7 @@ func testPlantedSymlinks(t *testing.T) {
 			}
 		}
 	})
-	c := scenario.StartT(t, "", func(base string) scenario.Spec {
+	c := scenariotest.StartT(t, "", func(base string) scenario.Spec {
 		return scenario.Spec{Base: base, HostLayers: true, Steps: []scenario.Step{
 			{Do: "pivot", Path: resolve.StepPath(t, base, ro.Path("merged"))},
 			{Do: "symlink", Src: b(secret.Name()), Path: b("abs2")}, // planted through the overlay (upper)

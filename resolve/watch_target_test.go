@@ -6,6 +6,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/mountns"
 )
 
@@ -20,7 +21,7 @@ type liveProc struct {
 
 func startLive(t testing.TB, build func(base string) scenario.Spec) *liveProc {
 	t.Helper()
-	c := scenario.StartT(t, "", build)
+	c := scenariotest.StartT(t, "", build)
 	var s fdinfo.Scanner
 	p, err := s.Scan(c.PID)
 	if err != nil {

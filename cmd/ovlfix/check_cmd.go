@@ -16,7 +16,7 @@ import (
 
 // checkFlags are the options of `ovlfix check`.
 type checkFlags struct {
-	output   string
+	output   outputFormat
 	noCache  bool
 	cacheDir string
 }
@@ -32,20 +32,12 @@ inotify) and compares what /proc says with stat(2) and mountinfo. It prints each
 quirk flag with its meaning and the evidence. The result is cached per boot in
 --cache-dir/quirks.json; without root it prints the version table's guess, marked
 unverified. Details: docs/check.md.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 0 {
-				return usageError{fmt.Errorf("check takes no arguments, got %q", args)}
-			}
-			return nil
-		},
+		Args: argsRule("no arguments", cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.output != "text" && f.output != "json" {
-				return usageError{fmt.Errorf("-o must be text or json, got %q", f.output)}
-			}
 			return runCheck(cmd, f)
 		},
 	}
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output format: text or json")
+	addOutputFlag(cmd, &f.output, "output format")
 	cmd.Flags().BoolVar(&f.noCache, "no-cache", false, "probe now; neither read nor write the cache")
 	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", quirks.DefaultCacheDir, "directory of the per-boot cache quirks.json")
 	return cmd
@@ -87,7 +79,7 @@ func runCheck(cmd *cobra.Command, f checkFlags) error {
 		rep.CacheFile = filepath.Join(f.cacheDir, quirks.CacheFile)
 	}
 	out := cmd.OutOrStdout()
-	if f.output == "json" {
+	if f.output == outputJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)

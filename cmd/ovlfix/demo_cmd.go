@@ -17,7 +17,7 @@ import (
 
 type demoFlags struct {
 	dir    string
-	output string
+	output outputFormat
 }
 
 func newDemoCmd() *cobra.Command {
@@ -32,16 +32,8 @@ there and sits in a directory of it, runs dump on the child, prints the report a
 the decoded images, checks every object against what the child itself saw, and
 removes everything (also on Ctrl-C). As root it uses a private mount namespace; as
 a normal user it adds a user namespace (unprivileged overlay, Linux >= 5.11).`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageError{fmt.Errorf("demo takes no arguments, got %q", args)}
-			}
-			return nil
-		},
+		Args: argsRule("no arguments", cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if f.output != "text" && f.output != "json" {
-				return usageError{fmt.Errorf("-o must be text or json, got %q", f.output)}
-			}
 			// Interrupted (main cancels the context), runDemo returns
 			// once its defers have removed everything; main then says so.
 			// What failed because the child was killed is no news then.
@@ -53,7 +45,7 @@ a normal user it adds a user namespace (unprivileged overlay, Linux >= 5.11).`,
 		},
 	}
 	cmd.Flags().StringVarP(&f.dir, "images-dir", "D", "", "keep the images in this directory (default: a temporary one, removed)")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "report format: text or json")
+	addOutputFlag(cmd, &f.output, "report format")
 	return cmd
 }
 
@@ -120,7 +112,7 @@ func runDemo(ctx context.Context, out io.Writer, f demoFlags) error {
 	if err != nil {
 		return withCode(exitOutput, err)
 	}
-	if f.output == "json" {
+	if f.output == outputJSON {
 		return rep.WriteJSON(out)
 	}
 	fmt.Fprintln(out, "== ovlfix report")

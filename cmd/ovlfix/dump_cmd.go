@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 
 	"github.com/ovlfix/ovlfix/dump"
 	"github.com/ovlfix/ovlfix/internal/quote"
@@ -18,7 +17,7 @@ import (
 type dumpFlags struct {
 	tree   bool
 	dir    string
-	output string
+	output outputFormat
 	strict bool
 	budget resolve.WatchBudget
 }
@@ -32,26 +31,18 @@ func newDumpCmd() *cobra.Command {
 resolves each one's true path and mount inside PID's mount namespace, prints a
 report, and with -D writes files.img, fdinfo-<files_id>.img and
 mountpoints-<n>.img (plus ovlfix-report.json) into that directory.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 1 {
-				return usageError{fmt.Errorf("dump takes exactly one PID, got %d arguments", len(args))}
-			}
-			return nil
-		},
+		Args: argsRule("exactly one PID", cobra.ExactArgs(1), pidArg),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			pid, err := strconv.Atoi(args[0])
-			if err != nil || pid <= 0 {
-				return usageError{fmt.Errorf("PID must be a positive number, got %q", args[0])}
-			}
-			if f.output != "text" && f.output != "json" {
-				return usageError{fmt.Errorf("-o must be text or json, got %q", f.output)}
+			pid, err := parsePID(args[0])
+			if err != nil {
+				return usageError{err}
 			}
 			return runDump(cmd.Context(), cmd.OutOrStdout(), pid, f)
 		},
 	}
 	cmd.Flags().BoolVar(&f.tree, "tree", false, "also scan threads with their own file tables and all descendants")
 	cmd.Flags().StringVarP(&f.dir, "images-dir", "D", "", "write CRIU images and ovlfix-report.json into this directory")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "report format: text or json")
+	addOutputFlag(cmd, &f.output, "report format")
 	cmd.Flags().BoolVar(&f.strict, "strict", false, "exit 8 when any object is unresolved or ambiguous")
 	addWatchBudgetFlags(cmd, &f.budget)
 	return cmd
@@ -88,7 +79,7 @@ func runDump(ctx context.Context, out io.Writer, pid int, f dumpFlags) error {
 		rep = d.Report(nil)
 		st.leave("nothing was written; the report on stdout may be cut short")
 	}
-	if f.output == "json" {
+	if f.output == outputJSON {
 		err = rep.WriteJSON(out)
 	} else {
 		err = rep.WriteText(out)

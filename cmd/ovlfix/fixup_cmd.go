@@ -21,7 +21,7 @@ type fixupFlags struct {
 	dir     string
 	pid     int
 	dryRun  bool
-	output  string
+	output  outputFormat
 	verbose bool
 }
 
@@ -36,12 +36,7 @@ still exist, as they do, frozen, during CRIU's post-dump action), resolves every
 fd, cwd, root, exe and file mapping the images name, and rewrites reg.name and
 reg.mnt_id of the files.img entries CRIU got wrong. The original is kept as
 files.img.ovlfix-orig; the report goes to ovlfix-fixup.json. See docs/fixup.md.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usageError{fmt.Errorf("fixup takes no arguments (the pid goes in --pid), got %q", args)}
-			}
-			return nil
-		},
+		Args: argsRule("no arguments (the pid goes in --pid)", cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if f.dir == "" {
 				return usageError{errors.New("fixup needs the images directory: -D DIR")}
@@ -49,16 +44,13 @@ files.img.ovlfix-orig; the report goes to ovlfix-fixup.json. See docs/fixup.md.`
 			if f.pid <= 0 {
 				return usageError{errors.New("fixup needs the host pid of the dump's root task: --pid PID")}
 			}
-			if f.output != "text" && f.output != "json" {
-				return usageError{fmt.Errorf("-o must be text or json, got %q", f.output)}
-			}
 			return runFixup(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), f)
 		},
 	}
 	cmd.Flags().StringVarP(&f.dir, "images-dir", "D", "", "the CRIU images directory to check and repair")
 	cmd.Flags().IntVar(&f.pid, "pid", 0, "host pid of the dump's root task (CRIU's CRTOOLS_INIT_PID)")
 	cmd.Flags().BoolVar(&f.dryRun, "dry-run", false, "print what would change; write nothing")
-	cmd.Flags().StringVarP(&f.output, "output", "o", "text", "output: text (a diff) or json (the report)")
+	addOutputFlag(cmd, &f.output, "output: text (a diff) or json (the report)")
 	cmd.Flags().BoolVarP(&f.verbose, "verbose", "v", false, "progress lines on stderr")
 	return cmd
 }
@@ -93,7 +85,7 @@ func runFixup(ctx context.Context, out, errw io.Writer, f fixupFlags) error {
 	rep, runErr := fixup.Run(ctx, f.dir, opts)
 	if rep != nil {
 		var werr error
-		if f.output == "json" {
+		if f.output == outputJSON {
 			werr = rep.WriteJSON(out)
 		} else {
 			werr = rep.WriteDiff(out)

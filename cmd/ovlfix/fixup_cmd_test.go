@@ -14,8 +14,9 @@ import (
 	"testing"
 
 	"github.com/ovlfix/ovlfix/fixup"
-	"github.com/ovlfix/ovlfix/fixup/fixuptest"
+	"github.com/ovlfix/ovlfix/internal/fixuptest"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/proto"
 	"golang.org/x/sys/unix"
 )
@@ -24,7 +25,7 @@ import (
 // nested-overlay target (fixuptest): --dry-run prints the changes and
 // leaves the directory byte-identical; a real run repairs files.img.
 func TestFixupCommand(t *testing.T) {
-	c := scenario.StartT(t, binary, fixuptest.NestedSpec)
+	c := scenariotest.StartT(t, binary, fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
 	pid := strconv.Itoa(f.RootPID)
 	before := dirBytes(t, f.Dir)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 
@@ -47,12 +46,7 @@ It reads CRTOOLS_SCRIPT_ACTION, CRTOOLS_IMAGE_DIR and CRTOOLS_INIT_PID and logs 
 It exits 0 unless the dump is wrong and cannot be repaired (then CRIU fails the dump and
 resumes the tasks), also when SIGINT or SIGTERM stops it (the images are then whole files,
 CRIU's or the complete repair); without CRTOOLS_SCRIPT_ACTION it exits 2. Details: docs/hook.md.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) != 0 {
-				return usageError{fmt.Errorf("hook takes no arguments (CRIU passes none), got %q", args)}
-			}
-			return nil
-		},
+		Args: argsRule("no arguments (CRIU passes none)", cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runHook(cmd)
 		},

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/internal/testenv"
 	"github.com/ovlfix/ovlfix/proto"
 )
@@ -219,7 +220,7 @@ func sameEntries(t *testing.T, got, want []irmapJSON) {
 }
 
 func TestHookPreDumpWritesIrmapCache(t *testing.T) {
-	c := scenario.StartT(t, binary, hookSpec)
+	c := scenariotest.StartT(t, binary, hookSpec)
 	work := t.TempDir()
 	criu := startCRIUStandIn(t, work, work)
 	r := runHookAs(t, work, map[string]string{"CRTOOLS_SCRIPT_ACTION": "pre-dump", "CRTOOLS_INIT_PID": fmt.Sprint(c.PID), "CRTOOLS_IMAGE_DIR": criu.imageDir})
@@ -244,7 +245,7 @@ func TestHookPreDumpWritesIrmapCache(t *testing.T) {
 // for byte, a valid entry for one of our watches (the hard link's name)
 // stays, a stale one (a path that is gone) is replaced.
 func TestHookPreDumpMergesExistingCache(t *testing.T) {
-	c := scenario.StartT(t, binary, hookSpec)
+	c := scenariotest.StartT(t, binary, hookSpec)
 	work := t.TempDir()
 	criu := startCRIUStandIn(t, work, work)
 	real, err := proto.ReadImageFile(filepath.Join("..", "..", "testdata", "criu", "irmap", "irmap-cache"))
@@ -290,7 +291,7 @@ func TestHookPreDumpMergesExistingCache(t *testing.T) {
 
 // A hook whose cwd is not CRIU's work dir writes nothing anywhere.
 func TestHookPreDumpWrongWorkDir(t *testing.T) {
-	c := scenario.StartT(t, binary, hookSpec)
+	c := scenariotest.StartT(t, binary, hookSpec)
 	criuWork, hookCwd := t.TempDir(), t.TempDir()
 	criu := startCRIUStandIn(t, criuWork, criuWork)
 	r := runHookAs(t, hookCwd, map[string]string{"CRTOOLS_SCRIPT_ACTION": "pre-dump", "CRTOOLS_INIT_PID": fmt.Sprint(c.PID), "CRTOOLS_IMAGE_DIR": criu.imageDir})
@@ -304,7 +305,7 @@ func TestHookPreDumpWrongWorkDir(t *testing.T) {
 // any path for it. The hook says so and writes entries only for what CRIU
 // can use (the directory, whose st_dev is the overlay's).
 func TestHookPreDumpPseudoDevSkipped(t *testing.T) {
-	c := scenario.StartT(t, binary, func(base string) scenario.Spec {
+	c := scenariotest.StartT(t, binary, func(base string) scenario.Spec {
 		return scenario.Spec{Base: base, Steps: []scenario.Step{
 			{Do: "tmpfs", Path: b("lowerfs"), Label: "lowerfs"},
 			{Do: "tmpfs", Path: b("upperfs"), Label: "upperfs"},

@@ -12,8 +12,8 @@ import (
 	"unsafe"
 
 	"github.com/ovlfix/ovlfix/fixup"
-	"github.com/ovlfix/ovlfix/fixup/fixuptest"
-	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/fixuptest"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/proto"
 	"golang.org/x/sys/unix"
 )
@@ -26,7 +26,7 @@ import (
 // hook's mount table is unchanged, and the images directory gets only the
 // repair. It says once that every object is confirmed by stat.
 func TestHookPostDumpHasNoSideEffects(t *testing.T) {
-	c := scenario.StartT(t, binary, fixuptest.NestedSpec)
+	c := scenariotest.StartT(t, binary, fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
 	criu := startCRIUStandIn(t, t.TempDir(), f.Dir)
 	before := dirBytes(t, f.Dir)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/dump"
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 )
 
 // forgedRow is a whole row of the dump's text table, tabs included (the
@@ -48,7 +49,7 @@ var (
 // object of the JSON report, and every quoted field must unquote to the
 // exact bytes the target used.
 func TestDumpTextReportCannotBeForged(t *testing.T) {
-	c := scenario.StartT(t, binary, forgeSpec)
+	c := scenariotest.StartT(t, binary, forgeSpec)
 	text := ovlfix(t, "dump", fmt.Sprint(c.PID))
 	expect(t, text, exitOK, "")
 	js := ovlfix(t, "dump", "-o", "json", fmt.Sprint(c.PID))

@@ -1,12 +1,12 @@
 package scenario
 
-// OddName is a file name with a space, a newline and bytes that are not
+// oddName is a file name with a space, a newline and bytes that are not
 // UTF-8: it must come out of ovlfix byte-exact (images) and losslessly
 // (JSON).
-var oddName = []byte("odd name\nwith newline \xff\xfe.txt")
+const oddName = "odd name\nwith newline \xff\xfe.txt"
 
-// OddName returns a copy of the demo's hostile file name.
-func OddName() []byte { return append([]byte(nil), oddName...) }
+// OddName returns a fresh copy of the demo's hostile file name.
+func OddName() []byte { return []byte(oddName) }
 
 // Demo is the built-in example of `ovlfix demo` and the foundation tests:
 // a file only in lower, files copied up, a file only in upper, a file with
@@ -22,7 +22,7 @@ func Demo(base string) Spec {
 			{Name: []byte("data/index"), Layer: "lower", Content: "idx", CopyUp: true},
 			{Name: []byte("upper-only.log"), Layer: "upper", Content: "log line"},
 			{Name: []byte("watched-lower.txt"), Layer: "lower", Content: "w"},
-			{Name: oddName, Layer: "lower", Content: "odd"},
+			{Name: OddName(), Layer: "lower", Content: "odd"},
 		},
 		Ops: []Op{
 			{Kind: "open", Path: []byte("etc/app.conf")},

@@ -4,6 +4,8 @@
 // mount's id and stat(2) of the path, all read by the child itself inside
 // its namespace. `ovlfix demo` and the live tests use it; the expected
 // values of a test come from this manifest, never from ovlfix's output.
+// The package is part of the ovlfix binary (the demo) and so must not
+// import testing: the *testing.T helpers live in internal/scenariotest.
 //
 // The child is this same executable, re-executed with the spec in the
 // environment: a program that uses Start must call MaybeRunChild first

@@ -4,6 +4,7 @@
 // run on the development host's 6.18 kernel, so the images are written
 // here from what CRIU itself reads (/proc/<pid>/maps, exe link and its
 // fdinfo mnt_id, stat), never from ovlfix's resolver.
+// It imports testing and is imported by tests only.
 package fixuptest
 
 import (
