@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ovlfix/ovlfix/internal/scenario"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/resolve"
 )
 
@@ -51,7 +52,7 @@ func TestTreeClockShares(t *testing.T) {
 // not yet searched get no entry and the log says so; with the default the
 // same tree is seeded.
 func TestSeedIrmapTreeBudget(t *testing.T) {
-	c := scenario.StartT(t, "", func(base string) scenario.Spec {
+	c := scenariotest.StartT(t, "", func(base string) scenario.Spec {
 		return scenario.Spec{Base: base, Steps: []scenario.Step{
 			{Do: "write", Path: []byte("lower/a.txt"), Content: "a"},
 			{Do: "mkdir", Path: []byte("upper")},
