@@ -33,8 +33,12 @@ func newHookCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:   "hook",
 		Short: "Run as a CRIU action script (pre-dump: seed irmap-cache; post-dump: repair files.img)",
-		Long: `hook is meant to be run by CRIU, not by hand: with "action-script /usr/local/bin/ovlfix-hook"
-(a symlink to ovlfix) in /etc/criu/default.conf or /etc/criu/runc.conf, or criu --action-script.
+		Long: `hook is meant to be run by CRIU, not by hand: "criu dump --action-script /usr/local/bin/ovlfix-hook"
+(a symlink to ovlfix), or the line "action-script /usr/local/bin/ovlfix-hook" in /etc/criu/runc.conf
+with CRIU >= 3.19. Never in any CRIU config file with CRIU <= 3.18: it aborts every runc and
+Podman checkpoint there (docs/hook.md).
+Budgets (environment): OVLFIX_WATCH_BUDGET_ENTRIES, OVLFIX_WATCH_BUDGET_TIME (per process),
+OVLFIX_WATCH_BUDGET_TREE_TIME (the whole tree).
 It reads CRTOOLS_SCRIPT_ACTION, CRTOOLS_IMAGE_DIR and CRTOOLS_INIT_PID and logs to stderr
 (CRIU's log) with the prefix "ovlfix-hook: ".
 
@@ -75,14 +79,14 @@ func runHook(cmd *cobra.Command) error {
 	case !env.Acts():
 		return nil
 	}
-	budget, err := watchBudgetFromEnv(os.LookupEnv)
+	budget, treeTime, err := watchBudgetFromEnv(os.LookupEnv)
 	if err != nil {
 		// A bad tuning variable must not fail the dump: the defaults hold.
 		log.Printf("%s: %s; using the default watch budget", env.Action, quote.Error(err))
 	}
 	st.leave("%s", hook.LeftIfStopped(env.Action))
 	// main cancels the context on SIGINT/SIGTERM (interrupt.go).
-	if err := hook.Run(cmd.Context(), env, hook.Options{Log: stderr, WatchBudget: budget}); err != nil {
+	if err := hook.Run(cmd.Context(), env, hook.Options{Log: stderr, WatchBudget: budget, TreeTime: treeTime}); err != nil {
 		// Logged by hook.Run; a non-zero exit makes CRIU fail the dump.
 		return withCode(exitFailure, loggedError{err})
 	}

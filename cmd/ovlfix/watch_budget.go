@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -15,6 +16,7 @@ import (
 const (
 	envWatchBudgetEntries = "OVLFIX_WATCH_BUDGET_ENTRIES"
 	envWatchBudgetTime    = "OVLFIX_WATCH_BUDGET_TIME"
+	envWatchTreeTime      = "OVLFIX_WATCH_BUDGET_TREE_TIME"
 )
 
 // addWatchBudgetFlags adds --watch-budget-entries and --watch-budget-time,
@@ -29,23 +31,30 @@ func addWatchBudgetFlags(cmd *cobra.Command, b *resolve.WatchBudget) {
 		fmt.Sprintf("time the watch search may take per process (0: %v; -1ns: no bound)", resolve.DefaultWatchBudgetTime))
 }
 
-// watchBudgetFromEnv reads the hook's budget from the environment; unset
-// variables keep the defaults. A malformed value is an error naming it.
-func watchBudgetFromEnv(lookup func(string) (string, bool)) (resolve.WatchBudget, error) {
-	var b resolve.WatchBudget
+// watchBudgetFromEnv reads the hook's budgets from the environment: the
+// per-process one and the time of the whole tree (hook.Options.TreeTime).
+// Unset variables keep the defaults. A malformed value is an error naming
+// it (the other values read are still returned).
+func watchBudgetFromEnv(lookup func(string) (string, bool)) (b resolve.WatchBudget, treeTime time.Duration, err error) {
+	var errs []error
 	if v, ok := lookup(envWatchBudgetEntries); ok && v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			return b, fmt.Errorf("%s=%q is not a whole number", envWatchBudgetEntries, v)
+		if n, perr := strconv.Atoi(v); perr != nil {
+			errs = append(errs, fmt.Errorf("%s=%q is not a whole number", envWatchBudgetEntries, v))
+		} else {
+			b.Entries = n
 		}
-		b.Entries = n
 	}
-	if v, ok := lookup(envWatchBudgetTime); ok && v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return b, fmt.Errorf("%s=%q is not a duration (e.g. 500ms, 2s)", envWatchBudgetTime, v)
+	for _, d := range []struct {
+		name string
+		to   *time.Duration
+	}{{envWatchBudgetTime, &b.Time}, {envWatchTreeTime, &treeTime}} {
+		if v, ok := lookup(d.name); ok && v != "" {
+			if t, perr := time.ParseDuration(v); perr != nil {
+				errs = append(errs, fmt.Errorf("%s=%q is not a duration (e.g. 500ms, 2s)", d.name, v))
+			} else {
+				*d.to = t
+			}
 		}
-		b.Time = d
 	}
-	return b, nil
+	return b, treeTime, errors.Join(errs...)
 }
