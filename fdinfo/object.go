@@ -163,7 +163,7 @@ type Mapping struct {
 	Perms      string // "r-xp"
 	Offset     uint64
 	// DevMajor/DevMinor and Ino are as printed by maps. Before 6.8 they are
-	// the layer inode's for overlay files (kernel-quirks.md Matrix B).
+	// the layer inode's for overlay files (docs/kernel-quirks.md Matrix B).
 	DevMajor, DevMinor uint32
 	Ino                uint64
 	// Path is the maps path with the kernel's escapes undone ("\012" is a

@@ -82,7 +82,7 @@ func checkMapping(t *testing.T, k fixtureKernel, m Mapping, w mapExpect) {
 	if m.MapFiles != nil || m.MapFilesMntID != -1 {
 		t.Errorf("%s: parser filled map_files fields", w.Label)
 	}
-	// Which inode maps names (kernel-quirks.md Matrix B): before 6.8 the
+	// Which inode maps names (docs/kernel-quirks.md Matrix B): before 6.8 the
 	// real layer file's, from 6.8 the overlay's (3efdc78fdc21).
 	maj, min, ino := w.DevMajor, w.DevMinor, w.Ino
 	if w.LayerIno != nil && !k.atLeast(6, 8) {

@@ -2,7 +2,7 @@
 // regular-file entries of files.img with what ovlfix resolves for the same
 // objects of the live, still frozen tasks (CRIU's post-dump action), and
 // rewrites reg.name and reg.mnt_id where CRIU recorded the wrong overlay
-// path or mount (kernel-quirks.md §13: a nested overlay whose layers are
+// path or mount (docs/kernel-quirks.md §13: a nested overlay whose layers are
 // on different filesystems got the root overlay's mnt_id).
 //
 // What it reads: pstree.img (tasks), ids-<vpid>.img (files_id),

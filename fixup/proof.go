@@ -93,7 +93,7 @@ func proveEntry(reg *proto.RegFileEntry, t *mountns.Table, root resolve.Stater, 
 //   - the recorded name exists but is another inode than the live file:
 //     restore would open another file (or fail its size check);
 //   - the recorded mnt_id is a mount of another superblock than the mount
-//     the kernel holds the file on (kernel-quirks.md §13: fdinfo mnt_id
+//     the kernel holds the file on (docs/kernel-quirks.md §13: fdinfo mnt_id
 //     says B, CRIU wrote the root overlay A). A file lives on exactly one
 //     superblock and every mount of a superblock shows its major:minor in
 //     mountinfo, so no mount of A's superblock holds a file of B's.
@@ -101,7 +101,7 @@ func proveEntry(reg *proto.RegFileEntry, t *mountns.Table, root resolve.Stater, 
 //     statx STATX_MNT_ID of /proc/<pid>/{cwd,root,exe}; it counts only
 //     when it is in the task's mountinfo. While the task is frozen and
 //     holds the file, its mount cannot be freed, so no other mount has
-//     that id (kernel-quirks.md §7). On 3.18–4.1 the id of an overlay fd
+//     that id (docs/kernel-quirks.md §7). On 3.18–4.1 the id of an overlay fd
 //     is a private layer mount in no mountinfo, and Ubuntu's map_files bug
 //     gives such ids too: no proof then. Bind mounts of one superblock
 //     share major:minor: no proof between them either.

@@ -13,7 +13,7 @@
 //     tasks still running): SeedIrmap writes CRIU's irmap-cache into the work
 //     dir with the path of every inotify/fanotify inode watch on an overlay,
 //     so CRIU need not open the watch's file handle (impossible for overlay
-//     handles before nfs_export, kernel-quirks.md §5) nor scan for it.
+//     handles before nfs_export, docs/kernel-quirks.md §5) nor scan for it.
 //   - post-dump (images written, tasks still frozen): Run runs fixup.Run
 //     on the images directory and logs its diff.
 //

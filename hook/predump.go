@@ -66,7 +66,7 @@ type Seed struct {
 // st_ino == inode (irmap_revalidate). SeedIrmap applies that very test
 // before writing an entry: a watched non-directory on an overlay whose
 // layers are on different filesystems (xino=off) has a pseudo st_dev that
-// is not the overlay's s_dev (kernel-quirks.md §5, 4.15+), so CRIU would
+// is not the overlay's s_dev (docs/kernel-quirks.md §5, 4.15+), so CRIU would
 // reject any path for it; such watches are Skipped with the reason
 // instead of written.
 //

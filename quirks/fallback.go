@@ -39,11 +39,11 @@ func parseRelease(release string) (version, bool) {
 // and "+debNN", which do not match.
 var ubuntuRE = regexp.MustCompile(`^\d+\.\d+\.0-\d+(\.\d+)?-(generic|lowlatency|azure|aws|gcp|gke|oracle|kvm|ibm|oem|raspi|nvidia|hwe)`)
 
-// Fallback returns what kernel-quirks.md's version table predicts for
+// Fallback returns what docs/kernel-quirks.md's version table predicts for
 // release, with Probed=false: a guess for when the probe cannot run (not
 // root, no mount rights). Each Evidence line names the table row used.
 //
-// The table (kernel-quirks.md §1–§5):
+// The table (docs/kernel-quirks.md §1–§5):
 //   - fd links and fdinfo mnt_id are the overlay's from 4.2 (4bacc9c);
 //   - pseudo st_dev for layers on different fs from 4.15 (a0c5ad307ac0);
 //   - maps dev:ino are the overlay's from 6.8 (3efdc78fdc21);

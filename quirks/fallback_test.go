@@ -28,7 +28,7 @@ func TestParseRelease(t *testing.T) {
 	}
 }
 
-// TestFallback checks the version boundaries of kernel-quirks.md §1:
+// TestFallback checks the version boundaries of docs/kernel-quirks.md §1:
 // 4.2 (4bacc9c), 4.15 (a0c5ad307ac0), 6.6 (overlay FIDs), 6.8
 // (3efdc78fdc21, STATX_MNT_ID_UNIQUE), and the Ubuntu map_files rows (§8).
 func TestFallback(t *testing.T) {

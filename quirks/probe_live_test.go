@@ -10,7 +10,7 @@ import (
 	"github.com/ovlfix/ovlfix/internal/testenv"
 )
 
-// documented is what kernel-quirks.md says a kernel does with the probe's
+// documented is what docs/kernel-quirks.md says a kernel does with the probe's
 // default overlays (module defaults: nfs_export off). The values are read
 // from the document, not from the probe.
 type documented struct {
@@ -54,13 +54,13 @@ func TestProbeMatchesKernelQuirksDoc(t *testing.T) {
 		}
 	}
 	// The overlays are module-default mounts: handles decode only with
-	// nfs_export=on (kernel-quirks.md §5).
+	// nfs_export=on (docs/kernel-quirks.md §5).
 	if nfs, err := os.ReadFile("/sys/module/overlay/parameters/nfs_export"); err == nil && strings.TrimSpace(string(nfs)) == "N" && s.FidDecodable {
 		t.Errorf("fid_decodable=true with nfs_export=N:\n%s", ev)
 	}
 	want, ok := documentedFor(s.Kernel)
 	if !ok {
-		t.Logf("kernel-quirks.md documents no exact behaviour for %s; checked the evidence only", s.Kernel)
+		t.Logf("docs/kernel-quirks.md documents no exact behaviour for %s; checked the evidence only", s.Kernel)
 		return
 	}
 	got := documented{want.why, s.FdPathOK, s.MapsInoOK, s.MapsDevIsSbDev, s.StatDevPseudo, s.MapFilesMntIDOK, s.UniqueMntID, s.FhandleType}

@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The probe child's two overlays (kernel-quirks.md §11.1):
+// The probe child's two overlays (docs/kernel-quirks.md §11.1):
 //
 //	A "samefs":  lower, upper and work on one tmpfs (the base tmpfs)
 //	B "xino=off": lower on tmpfs 1, upper and work on tmpfs 2

@@ -1,5 +1,5 @@
 // Package quirks says how the running kernel reports overlay files in /proc,
-// measured rather than guessed from the version number (kernel-quirks.md
+// measured rather than guessed from the version number (docs/kernel-quirks.md
 // §0.8, §11.1): distro kernels backport fixes (4bacc9c went to old stable
 // trees) and regress (Ubuntu broke map_files mount ids with several
 // rebases), so uname is only a fallback.
@@ -13,7 +13,7 @@
 //
 // Load caches the result per boot (the kernel cannot change without a
 // reboot, short of a module reload) and falls back to the version table of
-// kernel-quirks.md, marked unverified, when the probe cannot run.
+// docs/kernel-quirks.md, marked unverified, when the probe cannot run.
 //
 // Threat model: the probe runs only on files it created itself, in a
 // namespace nobody else can see, so its measurements are trusted. The cache
@@ -79,7 +79,7 @@ type Set struct {
 }
 
 // TrustFdLinks reports whether the resolver may accept an fd without a
-// stat (design.md §3.1 fast accept): on a kernel whose behaviour was probed
+// stat (docs/design.md §3.1 fast accept): on a kernel whose behaviour was probed
 // and found to give overlay paths and overlay mount ids for fds (4.2+),
 // an fd whose fdinfo mnt_id is in the target's mountinfo and whose link
 // lies under that mount's mountpoint names the file the kernel holds, so

@@ -16,9 +16,9 @@ import (
 // an fd on an overlay non-directory IS the layer file, opened on a private
 // clone of the layer's mount. Its link is relative to the layer directory,
 // i.e. to the overlay's root ("/a/foo", not "/mnt/a/foo"); its stat is the
-// layer inode (kernel-quirks.md Matrix A). want is that stat.
+// layer inode (docs/kernel-quirks.md Matrix A). want is that stat.
 //
-// design.md §3.2: for each overlay mount M (mountpoint P, mountinfo root
+// docs/design.md §3.2: for each overlay mount M (mountpoint P, mountinfo root
 // R) the link L maps to P + (L − R) only if L lies under R, which is what
 // makes bind mounts of an overlay subtree work (CRIU ignores R). A
 // candidate must be visible at that path in the target (Covering) and is
@@ -113,7 +113,7 @@ func (r *Resolver) tryCandidate(m *mountns.Mount, link []byte, want *fdinfo.Stat
 	return c, true
 }
 
-// choose picks among several matches (design.md §3.3): a writable fd is
+// choose picks among several matches (docs/design.md §3.3): a writable fd is
 // on an upper inode, unique to one overlay, so several matches mean a
 // read-only fd on a shared lower file. Prefer, in order: a match confirmed
 // in the mount's own layers, the mount that is the target's root or holds

@@ -260,7 +260,7 @@ func checkPivotRootNested(t *testing.T, c *scenario.Child, old bool) {
 	}
 	nested, root := c.Mounts["nested"].ID, rootMnt.ID
 	h := held(t, c, "nested-file")
-	// CRIU 3.17 moves this fd to the root overlay (kernel-quirks.md §13).
+	// CRIU 3.17 moves this fd to the root overlay (docs/kernel-quirks.md §13).
 	expect(t, view+" nested file", result(t, rs, h), fixed, b("/data/lowerfile"), nested, h.Dev, h.Ino)
 	h = held(t, c, "root-file")
 	expect(t, view+" root file", result(t, rs, h), fixed, b("/etc/app.conf"), root, h.Dev, h.Ino)

@@ -12,7 +12,7 @@ import (
 
 // MountIdentity says, for each old-style mount id that fdinfo gave the
 // process's fds, whether that id still names the fd's own mount in the
-// target's mount table (kernel-quirks.md §7, design.md §3.4).
+// target's mount table (docs/kernel-quirks.md §7, docs/design.md §3.4).
 //
 // Why: fdinfo mnt_id and mountinfo ids are reused at once after a mount is
 // freed, and fdinfo and mountinfo are read at different times. Between the

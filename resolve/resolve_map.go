@@ -10,7 +10,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// resolveMap handles a file-backed mapping (kernel-quirks.md Matrix B).
+// resolveMap handles a file-backed mapping (docs/kernel-quirks.md Matrix B).
 //
 // With map_files (privileged), the map_files link is the overlay path on
 // every upstream kernel since 4.2, stat through it is the overlay inode and

@@ -33,7 +33,7 @@ func NewHints(objs []fdinfo.Object) Hints {
 }
 
 // resolveWatch turns an fsnotify mark's (sdev, ino) into a path in the
-// target's namespace (kernel-quirks.md §5, §11.4). sdev is the overlay
+// target's namespace (docs/kernel-quirks.md §5, §11.4). sdev is the overlay
 // superblock dev in kernel encoding on every kernel; ino is the overlay
 // inode number, which equals st_ino for non-directories on current kernels
 // (older ones used a non-persistent get_next_ino() value, which nothing

@@ -31,7 +31,7 @@ type Resolver struct {
 	// TrustFdLinks skips the confirming stat of the fast accept: a probe
 	// of this kernel showed 4.2+ behaviour (fd links and mnt_ids of overlay
 	// files are the overlay's), so mnt_id in mountinfo + link under its
-	// mountpoint is enough (design.md §3.1). Set it from quirks.Set.
+	// mountpoint is enough (docs/design.md §3.1). Set it from quirks.Set.
 	TrustFdLinks bool
 	// CwdMntID is the mount holding the target's cwd (-1 or 0: unknown),
 	// a tie-breaker between overlays sharing a layer. ResolveAll sets it.
@@ -148,7 +148,7 @@ func (res *Result) unresolved(format string, args ...any) {
 // resolveLink handles fds and cwd/root/exe: a link the kernel printed, a
 // stat of the open file and (for fds) fdinfo's mnt_id.
 //
-// Fast accept (design.md §3.1): the mount named by mnt_id is in the
+// Fast accept (docs/design.md §3.1): the mount named by mnt_id is in the
 // target's mountinfo, the link lies under its mountpoint, and stat of the
 // link inside the target root is the inode the kernel holds. On 4.2+
 // kernels that is every overlay fd. With TrustFdLinks the stat is skipped

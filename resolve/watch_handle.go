@@ -21,7 +21,7 @@ const overlayFileID = 0xf8
 // mount of the superblock opened inside the target root, and reads the
 // path of what it opened.
 //
-// When it can work (kernel-quirks.md §5): overlay handles decode only when
+// When it can work (docs/kernel-quirks.md §5): overlay handles decode only when
 // the overlay has nfs_export=on (type 0xf8, 4.16+). Without it a 6.6+
 // overlay still prints type 0xf8, encode-only (open_by_handle_at gives
 // ESTALE), and older ones type 1 over the overlay i_ino, which never

@@ -16,7 +16,7 @@ import (
 // superblock (minus the mount's root for bind mounts of a subtree), which
 // accept confirms inside the target root.
 //
-// Why it works (kernel-quirks.md Matrix C): for a non-directory the
+// Why it works (docs/kernel-quirks.md Matrix C): for a non-directory the
 // overlay inode number is the real one of the upper file (pure upper) or
 // of its lower origin (lower-only and copied-up files keep the origin's),
 // when all layers are on one filesystem (4.12+) and, for lower-origin

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestLayerInos: the xino values are the ones kernel-quirks.md §4 records
+// TestLayerInos: the xino values are the ones docs/kernel-quirks.md §4 records
 // from Linux 6.18 (lower on ext4, upper on tmpfs, xino=on): stat st_ino
 // 0x8000000000984465 for the lower file whose real inode is 0x984465.
 func TestLayerInos(t *testing.T) {

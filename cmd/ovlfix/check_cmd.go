@@ -97,7 +97,7 @@ func writeCheckText(out io.Writer, rep *checkReport) error {
 	fmt.Fprintf(&b, "kernel %s, boot %s\n", quote.String(s.Kernel), quote.String(s.BootID))
 	switch {
 	case !s.Probed:
-		b.WriteString("source: the version table of kernel-quirks.md (NOT probed, unverified; see the first evidence line)\n")
+		b.WriteString("source: the version table of docs/kernel-quirks.md (NOT probed, unverified; see the first evidence line)\n")
 	case rep.Cached:
 		fmt.Fprintf(&b, "source: probe of %s, read from the cache %s\n", s.ProbedAt.Format(time.RFC3339), quote.String(rep.CacheFile))
 	default:

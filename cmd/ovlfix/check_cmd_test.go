@@ -31,7 +31,7 @@ func checkJSON(t *testing.T, cmd *exec.Cmd) checkReport {
 }
 
 // TestCheckProbes runs the probe through the binary on this kernel and
-// checks the flags kernel-quirks.md documents for ≥6.8 (Matrix A/B/C,
+// checks the flags docs/kernel-quirks.md documents for ≥6.8 (Matrix A/B/C,
 // §5, §7; observed there on 6.18).
 func TestCheckProbes(t *testing.T) {
 	testenv.RequireRoot(t)
@@ -49,7 +49,7 @@ func TestCheckProbes(t *testing.T) {
 		"stat_dev_pseudo": s.StatDevPseudo, "unique_mnt_id": s.UniqueMntID, "mapfiles_mntid_ok": s.MapFilesMntIDOK, "fid_decodable": s.FidDecodable}
 	for k, w := range want {
 		if got[k] != w {
-			t.Errorf("%s = %v, kernel-quirks.md says %v for ≥6.8", k, got[k], w)
+			t.Errorf("%s = %v, docs/kernel-quirks.md says %v for ≥6.8", k, got[k], w)
 		}
 	}
 	if s.FhandleType != 0xf8 || !rep.Trust {

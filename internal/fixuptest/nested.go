@@ -31,7 +31,7 @@ const (
 	vmaFileShared  = 1 << 7
 )
 
-// NestedSpec is the container-like layout of kernel-quirks.md §13: an
+// NestedSpec is the container-like layout of docs/kernel-quirks.md §13: an
 // overlay A (standing in for the container's root overlay) with layers on
 // tmpfs t0, and inside it, at a/data, an overlay B whose lower is on
 // tmpfs t1 and whose upper is on tmpfs t2 (layers on different

@@ -1,5 +1,5 @@
 // Package legacy rewrites a live scan of a process into the /proc view a
-// 3.18–4.1 kernel would have shown for it (kernel-quirks.md Matrix A, and
+// 3.18–4.1 kernel would have shown for it (docs/kernel-quirks.md Matrix A, and
 // Matrix B's 3.18–4.1 column), so that the pre-4.2 paths of the resolver
 // run against real files on a kernel we can run. No 3.18–4.1 kernel runs
 // here; tests that use this say "EmulatedLegacyKernel" in their names.
