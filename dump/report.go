@@ -2,7 +2,6 @@ package dump
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -134,13 +133,6 @@ func objectReport(r *resolve.Result, fileID uint32) ObjectReport {
 		or.Error = o.Err.Error()
 	}
 	return or
-}
-
-// WriteJSON writes the report as indented JSON.
-func (rep *Report) WriteJSON(w io.Writer) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(rep)
 }
 
 // WriteText writes a table a person can read: a header line per file

@@ -1,0 +1,72 @@
+package dump_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/ovlfix/ovlfix/dump"
+	"github.com/ovlfix/ovlfix/internal/scenario"
+)
+
+// wholeJSON is how the report was written before it was streamed: the
+// whole value through one indenting encoder. WriteJSON must match it byte
+// for byte (the schema is docs/report.md; readers may diff reports).
+func wholeJSON(t *testing.T, rep *dump.Report) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(rep); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func checkStreamed(t *testing.T, name string, rep *dump.Report) {
+	t.Helper()
+	var got bytes.Buffer
+	if err := rep.WriteJSON(&got); err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	if want := wholeJSON(t, rep); !bytes.Equal(got.Bytes(), want) {
+		t.Errorf("%s: streamed JSON differs from the whole encoding\ngot:\n%s\nwant:\n%s", name, got.Bytes(), want)
+	}
+}
+
+// TestWriteJSONShapes covers every optional and empty member, and strings
+// that encoding/json escapes (control bytes, HTML, U+2028, invalid UTF-8).
+func TestWriteJSONShapes(t *testing.T) {
+	wd := int32(7)
+	nasty := "a\nb\t\"c\\<d>&e\u2028f\xffg\x01"
+	full := dump.ObjectReport{Kind: "watch", FD: 3, WD: &wd, Range: "1000-2000", Link: nasty, LinkB64: "YQ==",
+		KernelMntID: 5, Verdict: "fixed", Path: nasty, PathB64: "YQ==", MntID: 6, Mountpoint: nasty,
+		FSType: "overlay", Dev: "0:42", Ino: 9, Deleted: true, Reason: nasty,
+		Evidence: []string{nasty, ""}, Error: nasty, FileID: 11}
+	for name, rep := range map[string]*dump.Report{
+		"zero":           {},
+		"no processes":   {Version: 1, Kernel: "6.18", RootPID: 1, Counts: map[string]int{}},
+		"empty process":  {Counts: map[string]int{"ok": 1}, Processes: []dump.ProcessReport{{PID: 1, Objects: []dump.ObjectReport{}}}},
+		"nil objects":    {Processes: []dump.ProcessReport{{PID: 1}}},
+		"zero object":    {Processes: []dump.ProcessReport{{Objects: []dump.ObjectReport{{}}}}},
+		"all members": {Version: 1, Kernel: nasty, RootPID: 2, Images: nasty, Counts: map[string]int{"ok": 1, "fixed": 2},
+			Processes: []dump.ProcessReport{
+				{PID: 2, TGID: 2, PPID: 1, Comm: nasty, FilesID: 1, MntNS: 1, MntNSIno: 4026531840, Objects: []dump.ObjectReport{full, {Kind: "fd"}}, ImagesFds: "fdinfo-1.img"},
+				{PID: 3, Objects: []dump.ObjectReport{full}},
+			},
+			LeftOut: []dump.LeftOutTask{{PID: 4, TGID: 4, Reason: nasty}}},
+	} {
+		checkStreamed(t, name, rep)
+	}
+}
+
+// TestWriteJSONLive streams the report of a real process (every kind of
+// object the demo scenario holds) and compares it with the whole encoding.
+func TestWriteJSONLive(t *testing.T) {
+	c := scenario.StartT(t, "", scenario.Demo)
+	d, err := dump.Run(c.PID, dump.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkStreamed(t, "live", d.Report(nil))
+}
