@@ -44,11 +44,11 @@ func TestWriteJSONShapes(t *testing.T) {
 		FSType: "overlay", Dev: "0:42", Ino: 9, Deleted: true, Reason: nasty,
 		Evidence: []string{nasty, ""}, Error: nasty, FileID: 11}
 	for name, rep := range map[string]*dump.Report{
-		"zero":           {},
-		"no processes":   {Version: 1, Kernel: "6.18", RootPID: 1, Counts: map[string]int{}},
-		"empty process":  {Counts: map[string]int{"ok": 1}, Processes: []dump.ProcessReport{{PID: 1, Objects: []dump.ObjectReport{}}}},
-		"nil objects":    {Processes: []dump.ProcessReport{{PID: 1}}},
-		"zero object":    {Processes: []dump.ProcessReport{{Objects: []dump.ObjectReport{{}}}}},
+		"zero":          {},
+		"no processes":  {Version: 1, Kernel: "6.18", RootPID: 1, Counts: map[string]int{}},
+		"empty process": {Counts: map[string]int{"ok": 1}, Processes: []dump.ProcessReport{{PID: 1, Objects: []dump.ObjectReport{}}}},
+		"nil objects":   {Processes: []dump.ProcessReport{{PID: 1}}},
+		"zero object":   {Processes: []dump.ProcessReport{{Objects: []dump.ObjectReport{{}}}}},
 		"all members": {Version: 1, Kernel: nasty, RootPID: 2, Images: nasty, Counts: map[string]int{"ok": 1, "fixed": 2},
 			Processes: []dump.ProcessReport{
 				{PID: 2, TGID: 2, PPID: 1, Comm: nasty, FilesID: 1, MntNS: 1, MntNSIno: 4026531840, Objects: []dump.ObjectReport{full, {Kind: "fd"}}, ImagesFds: "fdinfo-1.img"},
