@@ -3,6 +3,9 @@ package dump_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
 	"testing"
 
 	"github.com/ovlfix/ovlfix/dump"
@@ -34,15 +37,23 @@ func checkStreamed(t *testing.T, name string, rep *dump.Report) {
 	}
 }
 
-// TestWriteJSONShapes covers every optional and empty member, and strings
-// that encoding/json escapes (control bytes, HTML, U+2028, invalid UTF-8).
-func TestWriteJSONShapes(t *testing.T) {
+// nasty holds what encoding/json escapes: control bytes, quotes, HTML,
+// U+2028, an invalid UTF-8 byte.
+const nasty = "a\nb\t\"c\\<d>&e\u2028f\xffg\x01"
+
+// fullObject sets every member of ObjectReport.
+func fullObject() dump.ObjectReport {
 	wd := int32(7)
-	nasty := "a\nb\t\"c\\<d>&e\u2028f\xffg\x01"
-	full := dump.ObjectReport{Kind: "watch", FD: 3, WD: &wd, Range: "1000-2000", Link: nasty, LinkB64: "YQ==",
+	return dump.ObjectReport{Kind: "watch", FD: 3, WD: &wd, Range: "1000-2000", Link: nasty, LinkB64: "YQ==",
 		KernelMntID: 5, Verdict: "fixed", Path: nasty, PathB64: "YQ==", MntID: 6, Mountpoint: nasty,
 		FSType: "overlay", Dev: "0:42", Ino: 9, Deleted: true, Reason: nasty,
 		Evidence: []string{nasty, ""}, Error: nasty, FileID: 11}
+}
+
+// TestWriteJSONShapes covers every optional and empty member, and strings
+// that encoding/json escapes (control bytes, HTML, U+2028, invalid UTF-8).
+func TestWriteJSONShapes(t *testing.T) {
+	full := fullObject()
 	for name, rep := range map[string]*dump.Report{
 		"zero":          {},
 		"no processes":  {Version: 1, Kernel: "6.18", RootPID: 1, Counts: map[string]int{}},
@@ -51,7 +62,7 @@ func TestWriteJSONShapes(t *testing.T) {
 		"zero object":   {Processes: []dump.ProcessReport{{Objects: []dump.ObjectReport{{}}}}},
 		"all members": {Version: 1, Kernel: nasty, RootPID: 2, Images: nasty, Counts: map[string]int{"ok": 1, "fixed": 2},
 			Processes: []dump.ProcessReport{
-				{PID: 2, TGID: 2, PPID: 1, Comm: nasty, FilesID: 1, MntNS: 1, MntNSIno: 4026531840, Objects: []dump.ObjectReport{full, {Kind: "fd"}}, ImagesFds: "fdinfo-1.img"},
+				{PID: 2, TGID: 2, PPID: 1, Comm: nasty, FilesID: 1, MntNS: 1, MntNSIno: 4026531840, Objects: []dump.ObjectReport{full, {Kind: "fd"}, {Kind: "cwd", FD: -1, KernelMntID: -1, MntID: -1, Evidence: []string{}}}, ImagesFds: "fdinfo-1.img"},
 				{PID: 3, Objects: []dump.ObjectReport{full}},
 			},
 			LeftOut: []dump.LeftOutTask{{PID: 4, TGID: 4, Reason: nasty}}},
@@ -69,4 +80,39 @@ func TestWriteJSONLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkStreamed(t, "live", d.Report(nil))
+}
+
+// TestWriteJSONEveryObjectMember guards the hand-written object encoder:
+// the fully populated object of TestWriteJSONShapes must set every member
+// of ObjectReport, so a member added later without an encoder line fails
+// here instead of going missing from reports.
+func TestWriteJSONEveryObjectMember(t *testing.T) {
+	o := reflect.ValueOf(fullObject())
+	for i := range o.NumField() {
+		if o.Field(i).IsZero() {
+			t.Errorf("fullObject leaves ObjectReport.%s zero: set it (and encode it in appendObjectReport)", o.Type().Field(i).Name)
+		}
+	}
+}
+
+// TestWriteJSONStrings compares the string escaping with encoding/json on
+// every single byte, every rune class it treats apart, and random bytes.
+func TestWriteJSONStrings(t *testing.T) {
+	var cases []string
+	for b := range 256 {
+		cases = append(cases, string([]byte{byte(b)}), "x"+string([]byte{byte(b)})+"y")
+	}
+	cases = append(cases, "", "\u2028\u2029", "é\u00a0€𝄞", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xe2\x80", "a\xe2\x80\xa8b")
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 2000 {
+		b := make([]byte, rnd.IntN(12))
+		for i := range b {
+			b[i] = byte(rnd.IntN(256))
+		}
+		cases = append(cases, string(b))
+	}
+	for _, s := range cases {
+		o := dump.ObjectReport{Kind: s, Link: s, Path: s, Reason: s, Evidence: []string{s}}
+		checkStreamed(t, fmt.Sprintf("%q", s), &dump.Report{Processes: []dump.ProcessReport{{Objects: []dump.ObjectReport{o}}}})
+	}
 }
