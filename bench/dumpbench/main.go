@@ -68,31 +68,42 @@ func main() {
 	}
 }
 
+// once runs the command's library part once and prints how long each
+// phase took: quirks.Load, dump.Run, Report (or WriteDir) and the writer.
 func once(pid int, output string) error {
+	t0 := time.Now()
 	q, err := quirks.Load(context.Background(), quirks.DefaultCacheDir)
 	if err != nil {
 		return err
 	}
+	t1 := time.Now()
 	d, err := dump.Run(pid, dump.Options{Quirks: q})
 	if err != nil {
 		return err
 	}
-	switch output {
-	case "text":
-		return d.Report(nil).WriteText(io.Discard)
-	case "dir":
+	t2 := time.Now()
+	var rep *dump.Report
+	if output == "dir" {
 		dir, err := os.MkdirTemp("", "dumpbench-")
 		if err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
-		rep, err := d.WriteDir(dir)
-		if err != nil {
+		if rep, err = d.WriteDir(dir); err != nil {
 			return err
 		}
-		return rep.WriteJSON(io.Discard)
+	} else {
+		rep = d.Report(nil)
 	}
-	return d.Report(nil).WriteJSON(io.Discard)
+	t3 := time.Now()
+	if output == "json" {
+		err = rep.WriteJSON(io.Discard)
+	} else { // `ovlfix dump -D` prints text unless -o json
+		err = rep.WriteText(io.Discard)
+	}
+	t4 := time.Now()
+	fmt.Printf("quirks %v run %v report %v write %v ", t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3))
+	return err
 }
 
 func fail(err error) {
