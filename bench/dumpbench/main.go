@@ -22,11 +22,15 @@ import (
 	"github.com/ovlfix/ovlfix/quirks"
 )
 
+// heapAfter is the -heapafter flag.
+var heapAfter *string
+
 func main() {
 	reps := flag.Int("r", 5, "repetitions")
 	output := flag.String("o", "json", "json, text or dir")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile to this file")
 	memprofile := flag.String("memprofile", "", "write an allocation profile to this file")
+	heapAfter = flag.String("heapafter", "", "write a heap profile of what is live after the report to this file (with -r 1)")
 	flag.Parse()
 	if flag.NArg() != 1 {
 		fmt.Fprintln(os.Stderr, "usage: dumpbench [-r R] [-o json|text|dir] PID")
@@ -36,7 +40,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	if *memprofile != "" {
+	if *memprofile != "" || *heapAfter != "" {
 		runtime.MemProfileRate = 4096
 	}
 	if *cpuprofile != "" {
@@ -103,6 +107,27 @@ func once(pid int, output string) error {
 	}
 	t4 := time.Now()
 	fmt.Printf("quirks %v run %v report %v write %v ", t1.Sub(t0), t2.Sub(t1), t3.Sub(t2), t4.Sub(t3))
+	if err == nil && *heapAfter != "" {
+		runtime.KeepAlive(d)
+		err = writeHeap(*heapAfter, rep)
+	}
+	return err
+}
+
+// writeHeap writes a heap profile of what is live once the report is
+// built (the command's peak), after a GC; rep is kept alive to the end.
+func writeHeap(name string, rep *dump.Report) error {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("live after report: %.1f MB (heap sys %.1f MB, total allocated %.1f MB) ", float64(ms.HeapAlloc)/1e6, float64(ms.HeapSys)/1e6, float64(ms.TotalAlloc)/1e6)
+	f, err := os.Create(name)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	err = pprof.Lookup("heap").WriteTo(f, 0)
+	runtime.KeepAlive(rep)
 	return err
 }
 
