@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 export GOFLAGS=-mod=readonly
 go vet ./...
+# 32-bit builds too (fdinfo picks fstatat64 there): ~1 s with a warm cache.
+GOARCH=386 go vet ./...
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
