@@ -196,7 +196,7 @@ func diskFullChild(t *testing.T, base string) {
 						t.Fatalf("the small dump does not fit: %v", err)
 					}
 				}
-				before := dirBytes(t, dir)
+				before := testenv.DirFiles(t, dir)
 				err := w.write(big, dir)
 				if !errors.Is(err, unix.ENOSPC) {
 					t.Fatalf("err %v, want ENOSPC", err)
@@ -206,37 +206,19 @@ func diskFullChild(t *testing.T, base string) {
 						t.Errorf("error %q does not say %q", err, s)
 					}
 				}
-				after := dirBytes(t, dir)
+				after := testenv.DirFiles(t, dir)
 				if len(after) != len(before) {
-					t.Errorf("directory held %v, now %v", keys(before), keys(after))
+					t.Errorf("directory held %v, now %v", testenv.Names(before), testenv.Names(after))
 				}
 				for n, b := range before {
 					if !bytes.Equal(after[n], b) {
 						t.Errorf("%s changed", n)
 					}
 				}
-				t.Logf("refused: %v; directory still holds %v", err, keys(after))
+				t.Logf("refused: %v; directory still holds %v", err, testenv.Names(after))
 			})
 		}
 	}
-}
-
-func dirBytes(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	out := map[string][]byte{}
-	for _, n := range listDir(t, dir) {
-		out[n] = mustReadFile(t, filepath.Join(dir, n))
-	}
-	return out
-}
-
-func keys(m map[string][]byte) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 func listDir(t *testing.T, dir string) []string {

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ovlfix/ovlfix/internal/fixuptest"
 	"github.com/ovlfix/ovlfix/internal/scenariotest"
@@ -77,7 +79,7 @@ func TestCheckBackup(t *testing.T) {
 			put(proto.FilesImg, tc.files)
 			put(BackupFile, tc.backup)
 			put(ReportFile, tc.report)
-			st, err := withDeadline(t, func() (backupState, error) { return checkBackup(dir, tc.files) })
+			st, err := testenv.WithDeadline(t, 10*time.Second, func() (backupState, error) { return checkBackup(dir, tc.files) })
 			if tc.ok {
 				want := sha256Hex(tc.files)
 				if tc.backup != nil {
@@ -120,7 +122,7 @@ func TestRunRefusesAnotherDumpsBackup(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	before := snapshot(t, first.Dir)
+	before := testenv.DirFiles(t, first.Dir)
 	for _, dry := range []bool{true, false} {
 		rep, err := Run(context.Background(), first.Dir, Options{RootPID: second.RootPID, DryRun: dry})
 		if !errors.Is(err, ErrBackupMismatch) || rep != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -15,29 +16,6 @@ import (
 	"github.com/ovlfix/ovlfix/proto"
 	"golang.org/x/sys/unix"
 )
-
-// withDeadline runs f and fails the test if it has not returned in 10s:
-// a regression that blocks (a FIFO) fails instead of hanging the suite.
-func withDeadline[T any](t *testing.T, f func() (T, error)) (T, error) {
-	t.Helper()
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := f()
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-time.After(10 * time.Second):
-		t.Fatal("still blocked after 10s")
-	}
-	var zero T
-	return zero, nil
-}
 
 // TestBadImageFilesRefused is class 6 of the "do no harm" issue: an image
 // that is a FIFO blocked fixup (and CRIU's post-dump hook) forever, a
@@ -79,7 +57,7 @@ func TestBadImageFilesRefused(t *testing.T) {
 				var m0, m1 runtime.MemStats
 				runtime.ReadMemStats(&m0)
 				start := time.Now()
-				_, err := withDeadline(t, func() (*Report, error) {
+				_, err := testenv.WithDeadline(t, 10*time.Second, func() (*Report, error) {
 					return Run(context.Background(), dir, Options{RootPID: os.Getpid()})
 				})
 				took := time.Since(start)

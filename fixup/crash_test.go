@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -53,7 +54,7 @@ func maybeRunCrashChild() {
 func TestCrashSafety(t *testing.T) {
 	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
-	pristine := snapshot(t, f.Dir)
+	pristine := testenv.DirFiles(t, f.Dir)
 
 	// The complete repair, from an uninterrupted run in a copy.
 	ref := restore(t, pristine)

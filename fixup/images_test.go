@@ -3,6 +3,7 @@ package fixup
 import (
 	"context"
 	"encoding/binary"
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"os"
 	"path/filepath"
 	"sort"
@@ -115,7 +116,7 @@ func TestCorruptImagesWriteNothing(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			before := snapshot(t, dir)
+			before := testenv.DirFiles(t, dir)
 			_, err := Run(context.Background(), dir, Options{RootPID: os.Getpid()})
 			if err == nil {
 				t.Fatal("no error")

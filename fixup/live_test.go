@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"os"
 	"path/filepath"
 	"sort"
@@ -134,7 +135,7 @@ func TestRunRepairsNestedOverlay(t *testing.T) {
 func TestDryRunWritesNothing(t *testing.T) {
 	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
-	before := snapshot(t, f.Dir)
+	before := testenv.DirFiles(t, f.Dir)
 	rep, err := Run(context.Background(), f.Dir, Options{RootPID: f.RootPID, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
@@ -187,23 +188,9 @@ func entryByID(t testing.TB, img *proto.Image, id uint32) *proto.FileEntry {
 	return nil
 }
 
-// snapshot maps every file name of dir to its bytes.
-func snapshot(t testing.TB, dir string) map[string][]byte {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]byte{}
-	for _, e := range ents {
-		out[e.Name()] = readFile(t, dir, e.Name())
-	}
-	return out
-}
-
 func assertSameDir(t testing.TB, dir string, before map[string][]byte) {
 	t.Helper()
-	after := snapshot(t, dir)
+	after := testenv.DirFiles(t, dir)
 	var diffs []string
 	for n, b := range before {
 		if a, ok := after[n]; !ok {

@@ -3,6 +3,7 @@ package proto
 import (
 	"bytes"
 	"errors"
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,29 +14,6 @@ import (
 
 	"golang.org/x/sys/unix"
 )
-
-// withDeadline runs f and fails the test if it has not returned in 5s, so
-// that a regression (a blocking open or read) fails instead of hanging.
-func withDeadline[T any](t *testing.T, f func() (T, error)) (T, error) {
-	t.Helper()
-	type result struct {
-		v   T
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		v, err := f()
-		done <- result{v, err}
-	}()
-	select {
-	case r := <-done:
-		return r.v, r.err
-	case <-time.After(5 * time.Second):
-		t.Fatal("still blocked after 5s")
-	}
-	var zero T
-	return zero, nil
-}
 
 func TestImageFileRefusesWhatIsNotARegularFile(t *testing.T) {
 	dir := t.TempDir()
@@ -70,7 +48,7 @@ func TestImageFileRefusesWhatIsNotARegularFile(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			var before, after runtime.MemStats
 			runtime.ReadMemStats(&before)
-			b, err := withDeadline(t, func() ([]byte, error) {
+			b, err := testenv.WithDeadline(t, 5*time.Second, func() ([]byte, error) {
 				b, _, err := ReadFileCapped(tc.path, MaxImageFileSize)
 				return b, err
 			})
@@ -81,11 +59,11 @@ func TestImageFileRefusesWhatIsNotARegularFile(t *testing.T) {
 			if grew := after.TotalAlloc - before.TotalAlloc; grew > 1<<20 {
 				t.Errorf("allocated %d bytes to refuse it", grew)
 			}
-			_, err = withDeadline(t, func() (*Image, error) { return ReadImageFile(tc.path) })
+			_, err = testenv.WithDeadline(t, 5*time.Second, func() (*Image, error) { return ReadImageFile(tc.path) })
 			if !errors.Is(err, ErrBadImageFile) {
 				t.Errorf("ReadImageFile: %v", err)
 			}
-			_, err = withDeadline(t, func() (*ImageFile, error) { return OpenImageFile(tc.path, MaxImageFileSize) })
+			_, err = testenv.WithDeadline(t, 5*time.Second, func() (*ImageFile, error) { return OpenImageFile(tc.path, MaxImageFileSize) })
 			if !errors.Is(err, ErrBadImageFile) {
 				t.Errorf("OpenImageFile: %v", err)
 			}

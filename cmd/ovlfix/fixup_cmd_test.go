@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,7 +28,7 @@ func TestFixupCommand(t *testing.T) {
 	c := scenariotest.StartT(t, binary, fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
 	pid := strconv.Itoa(f.RootPID)
-	before := dirBytes(t, f.Dir)
+	before := testenv.DirFiles(t, f.Dir)
 
 	r := ovlfix(t, "fixup", "-D", f.Dir, "--pid", pid, "--dry-run")
 	expect(t, r, exitOK, "")
@@ -38,8 +38,8 @@ func TestFixupCommand(t *testing.T) {
 	if !strings.Contains(r.stdout, wantLine) || !strings.Contains(r.stdout, "dry run") {
 		t.Errorf("dry-run output lacks %q:\n%s", wantLine, r.stdout)
 	}
-	if got := dirBytes(t, f.Dir); !sameDir(got, before) {
-		t.Errorf("--dry-run changed the directory: %v -> %v", names(before), names(got))
+	if got := testenv.DirFiles(t, f.Dir); !sameDir(got, before) {
+		t.Errorf("--dry-run changed the directory: %v -> %v", testenv.Names(before), testenv.Names(got))
 	}
 
 	r = ovlfix(t, "fixup", "-D", f.Dir, "--pid", pid, "--dry-run", "-o", "json")
@@ -56,7 +56,7 @@ func TestFixupCommand(t *testing.T) {
 			t.Errorf("change %+v, truth %+v", ch, tr)
 		}
 	}
-	if got := dirBytes(t, f.Dir); !sameDir(got, before) {
+	if got := testenv.DirFiles(t, f.Dir); !sameDir(got, before) {
 		t.Error("--dry-run -o json changed the directory")
 	}
 
@@ -65,7 +65,7 @@ func TestFixupCommand(t *testing.T) {
 	if !strings.Contains(r.stdout, wantLine) || !strings.Contains(r.stdout, "original kept as files.img.ovlfix-orig") {
 		t.Errorf("output:\n%s", r.stdout)
 	}
-	after := dirBytes(t, f.Dir)
+	after := testenv.DirFiles(t, f.Dir)
 	if !bytes.Equal(after[fixup.BackupFile], f.Original) || bytes.Equal(after[proto.FilesImg], f.Original) {
 		t.Error("files.img not repaired, or backup is not the original")
 	}
@@ -91,9 +91,9 @@ func TestFixupUsageAndExitCodes(t *testing.T) {
 	// A corrupt files.img: exit 1, the file named, nothing written.
 	b, _ := os.ReadFile(filepath.Join(dir, proto.FilesImg))
 	os.WriteFile(filepath.Join(dir, proto.FilesImg), b[:len(b)-5], 0o600)
-	before := dirBytes(t, dir)
+	before := testenv.DirFiles(t, dir)
 	expect(t, ovlfix(t, "fixup", "-D", dir, "--pid", strconv.Itoa(os.Getpid())), exitFailure, "files.img: entry 32 at offset")
-	if !sameDir(dirBytes(t, dir), before) {
+	if !sameDir(testenv.DirFiles(t, dir), before) {
 		t.Error("a failed fixup changed the directory")
 	}
 }
@@ -139,23 +139,6 @@ func heldFD(c *scenario.Child, label string) int {
 	return -1
 }
 
-func dirBytes(t *testing.T, dir string) map[string][]byte {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string][]byte{}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out[e.Name()] = b
-	}
-	return out
-}
-
 func sameDir(a, b map[string][]byte) bool {
 	if len(a) != len(b) {
 		return false
@@ -168,19 +151,10 @@ func sameDir(a, b map[string][]byte) bool {
 	return true
 }
 
-func names(m map[string][]byte) []string {
-	var out []string
-	for n := range m {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
 func copyDir(t *testing.T, src string) string {
 	t.Helper()
 	dir := t.TempDir()
-	for n, b := range dirBytes(t, src) {
+	for n, b := range testenv.DirFiles(t, src) {
 		if err := os.WriteFile(filepath.Join(dir, n), b, 0o600); err != nil {
 			t.Fatal(err)
 		}

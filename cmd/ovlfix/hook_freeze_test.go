@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,7 +30,7 @@ func TestHookPostDumpHasNoSideEffects(t *testing.T) {
 	c := scenariotest.StartT(t, binary, fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
 	criu := startCRIUStandIn(t, t.TempDir(), f.Dir)
-	before := dirBytes(t, f.Dir)
+	before := testenv.DirFiles(t, f.Dir)
 
 	tmp := t.TempDir()
 	ifd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
@@ -94,7 +95,7 @@ exit $rc`
 	if n := strings.Count(r.stderr, "every object is confirmed by stat"); n != 1 {
 		t.Errorf("the log says %d times that there is no probe result, want once", n)
 	}
-	after := dirBytes(t, f.Dir)
+	after := testenv.DirFiles(t, f.Dir)
 	for name := range after {
 		if _, had := before[name]; !had && name != fixup.BackupFile && name != fixup.ReportFile {
 			t.Errorf("the hook wrote %s into the images directory", name)

@@ -1,0 +1,63 @@
+package testenv
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+)
+
+// DirFiles returns the files directly in dir, by name, with their bytes:
+// a snapshot to compare a directory before and after a run that must not
+// change it (or must change it all or nothing).
+func DirFiles(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(map[string][]byte, len(ents))
+	for _, e := range ents {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = b
+	}
+	return out
+}
+
+// Names returns the names of a DirFiles snapshot, sorted.
+func Names(files map[string][]byte) []string {
+	out := make([]string, 0, len(files))
+	for n := range files {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// WithDeadline runs f and fails the test if it has not returned within d,
+// so that a regression that blocks (an open of a FIFO, a read of a hung
+// file system) fails instead of hanging the suite.
+func WithDeadline[T any](t testing.TB, d time.Duration, f func() (T, error)) (T, error) {
+	t.Helper()
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := f()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err
+	case <-time.After(d):
+		t.Fatalf("still blocked after %v", d)
+	}
+	var zero T
+	return zero, nil
+}
