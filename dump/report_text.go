@@ -25,9 +25,9 @@ import (
 // (minwidth 0, tabwidth 4, padding 2, padchar ' ', no flags): every cell
 // but a row's last is padded with spaces to the widest cell of its column
 // (in runes) plus 2. tabwriter kept every cell of the whole report until
-// its Flush (6 MB per 10,000 rows); this writer keeps one file table's
-// cells in one byte arena, computes the widths, then writes the padded
-// rows (docs/benchmarks.md). The output is byte for byte tabwriter's
+// its Flush (6 MB per 10,000 rows); this writer goes over each file
+// table twice, computing the widths, then writing the padded rows, and
+// keeps nothing but the widths (docs/benchmarks.md). The output is byte for byte tabwriter's
 // (report_text_table_test.go compares them). A report decoded from a
 // forged JSON file can hold tabwriter's control bytes in its unquoted
 // cells (kind, verdict, range); such a report still goes through
@@ -68,50 +68,45 @@ const textColumns = 7
 // textHeader is the column line of every file table.
 var textHeader = [textColumns + 1]string{"  OBJECT", "KIND", "PATH", "MNT_ID", "MOUNTPOINT", "FS", "VERDICT", "NOTE"}
 
-// textTable holds one file table's rows while their column widths are
-// computed: the cells' bytes in one arena, each row's cell ends, and the
-// widths (in runes, as tabwriter counts them). It is reused from table to
-// table.
+// textRow is one row's cells, built in a buffer reused from row to row:
+// the bytes and each cell's end.
+type textRow struct {
+	buf  []byte
+	ends [textColumns + 1]int
+}
+
+// textTable writes file tables. Each table takes two passes over its
+// rows: the first builds every row to find the widest cell of each column
+// (in runes, as tabwriter counts them), the second builds each row again
+// and writes it padded. Building a row twice costs less than keeping all
+// of them: nothing of a table is kept but the widths.
 type textTable struct {
-	arena  []byte
-	ends   [][textColumns + 1]int
+	row    textRow
 	widths [textColumns]int
 }
 
 // write writes p's header line, its column line and one line per object.
 func (t *textTable) write(w *bufio.Writer, p *ProcessReport) error {
-	t.arena, t.ends = t.arena[:0], t.ends[:0]
-	if need := len(p.Objects) * 128; cap(t.arena) < need {
-		t.arena = make([]byte, 0, need)
-	}
-	for j, h := range textHeader {
-		t.arena = append(t.arena, h...)
-		t.endCell(j)
-	}
-	for i := range p.Objects {
-		t.appendObject(&p.Objects[i])
-	}
 	t.widths = [textColumns]int{}
-	start := 0
-	for _, ends := range t.ends {
+	for i := -1; i < len(p.Objects); i++ {
+		t.build(p, i)
+		start := 0
 		for j := range textColumns {
-			t.widths[j] = max(t.widths[j], utf8.RuneCount(t.arena[start:ends[j]]))
-			start = ends[j]
+			t.widths[j] = max(t.widths[j], utf8.RuneCount(t.row.buf[start:t.row.ends[j]]))
+			start = t.row.ends[j]
 		}
-		start = ends[textColumns]
 	}
-
 	fmt.Fprintf(w, "pid %d comm %s files_id %d mnt_ns %d\n", p.PID, quote.String(p.Comm), p.FilesID, p.MntNS)
-	start = 0
-	for _, ends := range t.ends {
+	for i := -1; i < len(p.Objects); i++ {
+		t.build(p, i)
+		start := 0
 		for j := range textColumns {
-			cell := t.arena[start:ends[j]]
+			cell := t.row.buf[start:t.row.ends[j]]
 			w.Write(cell)
 			writeSpaces(w, t.widths[j]+2-utf8.RuneCount(cell))
-			start = ends[j]
+			start = t.row.ends[j]
 		}
-		w.Write(t.arena[start:ends[textColumns]])
-		start = ends[textColumns]
+		w.Write(t.row.buf[start:t.row.ends[textColumns]])
 		if err := w.WriteByte('\n'); err != nil {
 			return err
 		}
@@ -119,18 +114,25 @@ func (t *textTable) write(w *bufio.Writer, p *ProcessReport) error {
 	return nil
 }
 
-// endCell ends cell j of the row being appended (cell 0 starts a row).
-func (t *textTable) endCell(j int) {
-	if j == 0 {
-		t.ends = append(t.ends, [textColumns + 1]int{})
+// build builds row i of p into t.row: the column line for -1, else the
+// row of object i.
+func (t *textTable) build(p *ProcessReport, i int) {
+	r := &t.row
+	r.buf = r.buf[:0]
+	if i < 0 {
+		for j, h := range textHeader {
+			r.buf = append(r.buf, h...)
+			r.ends[j] = len(r.buf)
+		}
+		return
 	}
-	t.ends[len(t.ends)-1][j] = len(t.arena)
+	r.appendObject(&p.Objects[i])
 }
 
-// appendObject appends o's row: OBJECT KIND PATH MNT_ID MOUNTPOINT FS
+// appendObject builds o's row: OBJECT KIND PATH MNT_ID MOUNTPOINT FS
 // VERDICT NOTE.
-func (t *textTable) appendObject(o *ObjectReport) {
-	a := append(t.arena, "  "...)
+func (r *textRow) appendObject(o *ObjectReport) {
+	a := append(r.buf, "  "...)
 	switch {
 	case o.Kind == fdinfo.KindFD.String():
 		a = strconv.AppendInt(append(a, "fd "...), int64(o.FD), 10)
@@ -142,22 +144,22 @@ func (t *textTable) appendObject(o *ObjectReport) {
 	default:
 		a = append(a, o.Kind...)
 	}
-	t.arena = a
-	t.endCell(0)
-	t.arena = append(t.arena, o.Kind...)
-	t.endCell(1)
-	t.arena = appendShownPath(t.arena, o)
-	t.endCell(2)
-	t.arena = appendMntID(t.arena, o)
-	t.endCell(3)
-	t.arena = appendOrDash(t.arena, o.Mountpoint)
-	t.endCell(4)
-	t.arena = appendOrDash(t.arena, o.FSType)
-	t.endCell(5)
-	t.arena = append(t.arena, o.Verdict...)
-	t.endCell(6)
-	t.arena = appendOrDash(t.arena, objectNote(o))
-	t.endCell(7)
+	r.ends[0] = len(a)
+	a = append(a, o.Kind...)
+	r.ends[1] = len(a)
+	a = appendShownPath(a, o)
+	r.ends[2] = len(a)
+	a = appendMntID(a, o)
+	r.ends[3] = len(a)
+	a = appendOrDash(a, o.Mountpoint)
+	r.ends[4] = len(a)
+	a = appendOrDash(a, o.FSType)
+	r.ends[5] = len(a)
+	a = append(a, o.Verdict...)
+	r.ends[6] = len(a)
+	a = appendOrDash(a, objectNote(o))
+	r.ends[7] = len(a)
+	r.buf = a
 }
 
 // spaces is a run of padding written at once.
