@@ -1,6 +1,7 @@
 package dump
 
 import (
+	"bytes"
 	"fmt"
 
 	"github.com/ovlfix/ovlfix/internal/quote"
@@ -107,8 +108,15 @@ func objectReport(r *resolve.Result, fileID uint32) ObjectReport {
 	or := ObjectReport{
 		Kind: o.Kind.String(), FD: o.FD, KernelMntID: -1,
 		Link: quote.Readable(o.Link), LinkB64: quote.Base64(o.Link), RawLink: o.Link,
-		Verdict: string(r.Verdict), Path: quote.Readable(r.Path), PathB64: quote.Base64(r.Path), RawPath: r.Path, MntID: r.MntID,
+		Verdict: string(r.Verdict), RawPath: r.Path, MntID: r.MntID,
 		Deleted: r.Deleted, Reason: r.Reason, Evidence: r.Evidence, FileID: fileID,
+	}
+	if bytes.Equal(r.Path, o.Link) {
+		// Most objects' true path is their link: the same strings, made
+		// once (a third of Report's allocations for 10,000 fds).
+		or.Path, or.PathB64 = or.Link, or.LinkB64
+	} else {
+		or.Path, or.PathB64 = quote.Readable(r.Path), quote.Base64(r.Path)
 	}
 	if o.Info != nil {
 		or.KernelMntID = o.Info.MntID
