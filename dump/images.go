@@ -48,7 +48,13 @@ func setFiles(imgs []*proto.Image) []proto.SetFile {
 // entry here (the report lists them): ovlfix does not invent CRIU entries
 // it cannot fill. Mappings and exe of one file share one entry, as in CRIU.
 func (d *Dump) buildImages() ([]*proto.Image, map[*resolve.Result]uint32, error) {
-	fb := &filesBuilder{ids: map[*resolve.Result]uint32{}, nextID: 1}
+	n := 0
+	for _, p := range d.Processes {
+		n += len(p.Results)
+	}
+	// Sized for every result up front: grown by doubling, the map and the
+	// slice were a tenth of the images' cost for 10,000 fds.
+	fb := &filesBuilder{ids: make(map[*resolve.Result]uint32, n), files: make([]*proto.FileEntry, 0, n), nextID: 1}
 	var imgs []*proto.Image
 	for _, p := range d.Processes {
 		img, err := proto.FdinfoImage(p.FilesID, fb.addProcess(p))

@@ -8,14 +8,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
 // SetFile is one file of a set written by WriteSetAtomic.
 type SetFile struct {
-	Name  string // a plain file name
-	Perm  os.FileMode
+	Name string // a plain file name
+	Perm os.FileMode
+	// Write writes the content. The Write funcs of one set run
+	// concurrently (WriteSetAtomic writes the files in parallel), so they
+	// must not change state they share.
 	Write func(io.Writer) error
 }
 
@@ -34,8 +38,8 @@ const stagingPrefix = ".ovlfix-staging-"
 //
 // How: every file is written into a fresh staging directory inside dir
 // (mkdir under a random name, so never one an attacker or a crash left;
-// each file created O_EXCL), flushed and fsynced, and the staging
-// directory fsynced. Only then is each file moved into dir: over an
+// each file created O_EXCL), flushed and fsynced, several files at once,
+// and once all are, the staging directory fsynced. Only then is each file moved into dir: over an
 // existing file with renameat2(RENAME_EXCHANGE), which leaves the old file
 // in the staging directory, else with RENAME_NOREPLACE. If a move fails
 // the moves made are undone in reverse order (exchanged back, moved back)
@@ -82,10 +86,8 @@ func (a atomicFS) writeSet(dir string, files []SetFile) (err error) {
 			err = fmt.Errorf("written into %s, but the staging directory %s could not be removed: %w", dir, stage, rerr)
 		}
 	}()
-	for _, f := range files {
-		if err := writeStaged(filepath.Join(stage, f.Name), f, syncFile); err != nil {
-			return fmt.Errorf("writing %s into %s: %w (nothing written)", f.Name, dir, err)
-		}
+	if name, err := writeAllStaged(stage, files, syncFile); err != nil {
+		return fmt.Errorf("writing %s into %s: %w (nothing written)", name, dir, err)
 	}
 	if err := syncDir(stage, syncFile); err != nil {
 		return fmt.Errorf("writing into %s: fsync of the staging directory: %w (nothing written)", dir, err)
@@ -139,6 +141,38 @@ func (a atomicFS) writeSet(dir string, files []SetFile) (err error) {
 		return fmt.Errorf("written into %s, but fsync of the directory failed: %w", dir, err)
 	}
 	return nil
+}
+
+// stagedWriters bounds how many files of a set are written and fsynced at
+// once.
+const stagedWriters = 4
+
+// writeAllStaged writes every file of the set into stage, up to
+// stagedWriters at once, and returns when all are done: the name and error
+// of the first file in set order that failed. Each file's fsync then
+// overlaps the writing of the others (the report's encoding, the images'
+// writes) instead of following it, and the file system can commit the
+// fsyncs together; every file is still fsynced before the staging
+// directory is, and that before any move.
+func writeAllStaged(stage string, files []SetFile, syncFile func(*os.File) error) (string, error) {
+	errs := make([]error, len(files))
+	sem := make(chan struct{}, stagedWriters)
+	var wg sync.WaitGroup
+	for i, f := range files {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = writeStaged(filepath.Join(stage, f.Name), f, syncFile)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return files[i].Name, err
+		}
+	}
+	return "", nil
 }
 
 // writeStaged creates path (O_EXCL) with f's content and fsyncs it.

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -162,4 +163,83 @@ func TestWriteSetAtomicRefusesBadNames(t *testing.T) {
 		}
 		sameState(t, dirState(t, dir), map[string]string{})
 	}
+}
+
+// The files of a set are written in parallel, but the durability order
+// holds: each file's content is complete and fsynced before the staging
+// directory is fsynced, that before the first move, and dir is fsynced
+// after the last; one fsync per file, no more. A failing file is named
+// even when it is not the last to finish.
+func TestWriteSetAtomicSyncOrder(t *testing.T) {
+	dir := t.TempDir()
+	next := map[string]string{"a.img": strings.Repeat("a", 1<<20), "b.img": "b", "c.img": "c", "d.img": "d", "e.img": "e", "f.json": "f"}
+	var mu sync.Mutex
+	var events []string
+	record := func(e string) {
+		mu.Lock()
+		events = append(events, e)
+		mu.Unlock()
+	}
+	fs := atomicFS{
+		sync: func(f *os.File) error {
+			st, err := f.Stat()
+			if err != nil {
+				return err
+			}
+			if st.IsDir() {
+				record("sync dir " + filepath.Base(f.Name()))
+			} else {
+				if want := int64(len(next[st.Name()])); st.Size() != want {
+					t.Errorf("%s fsynced with %d bytes, want %d", st.Name(), st.Size(), want)
+				}
+				record("sync file " + st.Name())
+			}
+			return f.Sync()
+		},
+		renameat2: func(from, to string, flags uint) error {
+			record("move " + filepath.Base(to))
+			return unix.Renameat2(unix.AT_FDCWD, from, unix.AT_FDCWD, to, flags)
+		},
+	}
+	if err := fs.writeSet(dir, setOf(next, "")); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("events: %v", events)
+	files, stageAt, firstMove, lastMove, dirAt := 0, -1, -1, -1, -1
+	for i, e := range events {
+		switch {
+		case strings.HasPrefix(e, "sync file "):
+			files++
+			if stageAt >= 0 {
+				t.Errorf("%s after the staging directory's fsync", e)
+			}
+		case strings.HasPrefix(e, "sync dir "+stagingPrefix):
+			stageAt = i
+		case e == "sync dir "+filepath.Base(dir):
+			dirAt = i
+		case strings.HasPrefix(e, "move "):
+			if firstMove < 0 {
+				firstMove = i
+			}
+			lastMove = i
+		}
+	}
+	if files != len(next) {
+		t.Errorf("%d file fsyncs, want %d (one per file)", files, len(next))
+	}
+	if !(stageAt >= 0 && stageAt < firstMove && lastMove < dirAt) {
+		t.Errorf("order: staging fsync at %d, moves %d..%d, dir fsync at %d", stageAt, firstMove, lastMove, dirAt)
+	}
+	want := map[string]string{}
+	for n, c := range next {
+		want[n] = c
+	}
+	sameState(t, dirState(t, dir), want)
+
+	// The first file fails after writing a lot; the later ones finish first.
+	err := atomicFS{}.writeSet(dir, setOf(map[string]string{"a.img": "x", "b.img": "y"}, "a.img"))
+	if err == nil || !strings.Contains(err.Error(), "writing a.img into") || !strings.Contains(err.Error(), "nothing written") {
+		t.Errorf("err %v, want one naming a.img", err)
+	}
+	sameState(t, dirState(t, dir), want)
 }
