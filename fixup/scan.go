@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/mountns"
 	"github.com/ovlfix/ovlfix/resolve"
 )
@@ -60,6 +63,10 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 		return nil
 	}
 	if len(t.Refs) == 0 {
+		return nil
+	}
+	if root, chrooted := chrootOf(host); chrooted {
+		fail(fmt.Sprintf("host pid %d is chrooted (its root is %s, not its mount namespace's root): CRIU's names and mount ids are the namespace's, which its root and mountinfo do not show, so nothing can be checked", host, quote.String(root)))
 		return nil
 	}
 	p, err := c.scanner.Scan(host)
@@ -171,4 +178,25 @@ func statOf(o *fdinfo.Object) *fdinfo.Stat {
 		return o.Map.MapFiles
 	}
 	return o.Stat
+}
+
+// chrootOf reports whether host pid's root is not the root of its mount
+// namespace (chroot(2) inside it: sshd's privsep child, a chrooted
+// daemon), and the root's path from the namespace's root.
+//
+// CRIU names files from the mount namespace's root and records mounts of
+// the whole namespace; the task's /proc/<pid>/root and mountinfo show
+// only what lies inside its chroot (mounts outside it are omitted,
+// mountpoints are relative to it). Checked from there, every entry of the
+// task would look wrong ("does not exist", "in no mountinfo") and the
+// dump unrepairable while CRIU restores it fine. The link of
+// /proc/<pid>/root, read from any mount namespace, is "/" exactly when the
+// task's root is its namespace's root (or ovlfix's own); a link that
+// cannot be read is left to the scan, which reports it.
+func chrootOf(host int) (string, bool) {
+	root, err := os.Readlink("/proc/" + strconv.Itoa(host) + "/root")
+	if err != nil {
+		return "", false
+	}
+	return root, root != "/"
 }

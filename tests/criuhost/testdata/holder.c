@@ -16,6 +16,7 @@
  *   unshare-mnt | pivot P | exec P (re-exec P with the remaining operations:
  *   fds opened before are closed)
  *   open P | openrw P | mmap P | watch P | events P | chdir P
+ *   chroot P (chroot(2) into P, then chdir("/"): later paths are the jail's)
  *   unlink P | link OLD NEW | exit (exit 0 at once: a setup command)
  *
  * Any failure prints "holder: OP ARG: error" on stderr and exits 1.
@@ -46,7 +47,7 @@ static int nargs(const char *op)
 		{"mkdir", 1}, {"write", 2}, {"tmpfs", 1}, {"overlay", 5},
 		{"unshare-mnt", 0}, {"pivot", 1}, {"exec", 1},
 		{"open", 1}, {"openrw", 1}, {"mmap", 1}, {"watch", 1},
-		{"events", 1}, {"chdir", 1}, {"unlink", 1}, {"link", 2},
+		{"events", 1}, {"chdir", 1}, {"chroot", 1}, {"unlink", 1}, {"link", 2},
 		{"exit", 0},
 	};
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
@@ -118,6 +119,9 @@ int main(int argc, char **argv)
 			events = a[0];
 		} else if (!strcmp(op, "chdir")) {
 			if (chdir(a[0]))
+				die(op, a[0]);
+		} else if (!strcmp(op, "chroot")) {
+			if (chroot(a[0]) || chdir("/"))
 				die(op, a[0]);
 		} else if (!strcmp(op, "unlink")) {
 			if (unlink(a[0]))
