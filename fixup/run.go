@@ -148,7 +148,11 @@ func writeOutcome(dir string, d *dumpImages, rep *Report, unrepairable []string,
 		logf("files.img rewritten: %d entr(y/ies) changed; original kept as %s next to it", len(rep.Changes), BackupFile)
 		return rep, nil
 	}
-	logf("files.img is right: nothing changed")
+	if len(rep.Problems) > 0 {
+		logf("nothing changed; %d problem(s): not every entry could be checked", len(rep.Problems))
+	} else {
+		logf("files.img is right: nothing changed")
+	}
 	pause(ReportFile)
 	if err := writeReport(dir, rep); err != nil {
 		return rep, err

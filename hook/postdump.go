@@ -38,7 +38,8 @@ func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, 
 	return rep, err
 }
 
-// summarize logs one line about the run. The images directory is a
+// summarize logs one line about the run; "files.img is right" only when
+// nothing was changed and no problem was found. The images directory is a
 // /proc/<criu-pid>/fd/N link, so only file names inside it are shown.
 func summarize(rep *fixup.Report, log *Logger) {
 	switch {
@@ -47,6 +48,10 @@ func summarize(rep *fixup.Report, log *Logger) {
 			rep.Checked, len(rep.Changes), filepath.Base(rep.Backup), fixup.ReportFile)
 	case len(rep.Changes) > 0:
 		log.Printf("post-dump: %d REG entries checked, %d to repair", rep.Checked, len(rep.Changes))
+	case len(rep.Problems) > 0:
+		// Not "right": some entries could not be checked, or are wrong
+		// and could not be repaired (then the dump fails).
+		log.Printf("post-dump: %d REG entries checked, none changed, %d problem(s) (below)", rep.Checked, len(rep.Problems))
 	default:
 		log.Printf("post-dump: %d REG entries checked, files.img is right", rep.Checked)
 	}
