@@ -100,7 +100,7 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 			ob.res = results[i]
 			ob.stat = statOf(&subset[i])
 			if idx, ok := c.d.ByID[rf.FileID]; ok && c.d.Entries[idx].GetReg() != nil {
-				ob.proof = checkEntry(c.d.Entries[idx].GetReg(), table, root, host, &subset[i], &ob.res, ob.stat)
+				ob.proof = checkEntry(c.d.Entries[idx].GetReg(), table, c.d.inDump(), root, host, &subset[i], &ob.res, ob.stat)
 			}
 		} else {
 			ob.why = fmt.Sprintf("host pid %d has no %s now", host, rf.label())

@@ -121,6 +121,15 @@ func scenarios() []scenario {
 			return []string{"chroot", l.in("jail"), "open", "/file"}
 		},
 		want: func(l layout) map[int]string { return map[int]string{3: l.in("jail/file")} },
+	}, {
+		name: "h-parent-namespace-fd",
+		about: "a child that moved to its own mount namespace holds a file opened in its parent's, " +
+			"hidden there under a tmpfs (a service of systemd with InaccessiblePaths=): CRIU's mnt_id is a mount of the parent's namespace",
+		container: true,
+		upper:     map[string]string{"dir/": "", "dir/file": "parent's data\n"},
+		ops: func(l layout) []string {
+			return []string{"open", l.in("dir/file"), "fork", "unshare-mnt", "tmpfs", l.in("dir")}
+		},
 	}}
 }
 

@@ -17,6 +17,8 @@
  *   fds opened before are closed)
  *   open P | openrw P | mmap P | watch P | events P | chdir P
  *   chroot P (chroot(2) into P, then chdir("/"): later paths are the jail's)
+ *   fork (the parent closes every fd and waits: it is the tree's root, whose
+ *   pid "ready" prints; the child, killed with it, does the rest)
  *   unlink P | link OLD NEW | exit (exit 0 at once: a setup command)
  *
  * Any failure prints "holder: OP ARG: error" on stderr and exits 1.
@@ -30,7 +32,9 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -48,7 +52,7 @@ static int nargs(const char *op)
 		{"unshare-mnt", 0}, {"pivot", 1}, {"exec", 1},
 		{"open", 1}, {"openrw", 1}, {"mmap", 1}, {"watch", 1},
 		{"events", 1}, {"chdir", 1}, {"chroot", 1}, {"unlink", 1}, {"link", 2},
-		{"exit", 0},
+		{"exit", 0}, {"fork", 0},
 	};
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (strcmp(ops[i].op, op) == 0)
@@ -58,6 +62,7 @@ static int nargs(const char *op)
 
 int main(int argc, char **argv)
 {
+	pid_t root_pid = 0; /* after "fork": the parent, the tree's root */
 	int ifd = -1;
 	const char *events = NULL;
 
@@ -128,6 +133,18 @@ int main(int argc, char **argv)
 				die(op, a[0]);
 		} else if (!strcmp(op, "exit")) {
 			exit(0);
+		} else if (!strcmp(op, "fork")) {
+			pid_t parent = getpid(), child = fork();
+			if (child < 0)
+				die(op, NULL);
+			if (child > 0) { /* the tree's root: holds nothing, waits */
+				close_range(0, ~0U, 0);
+				for (;;)
+					pause();
+			}
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL))
+				die(op, NULL);
+			root_pid = parent;
 		} else if (!strcmp(op, "link")) {
 			if (link(a[0], a[1]))
 				die(op, a[0]);
@@ -135,7 +152,7 @@ int main(int argc, char **argv)
 	}
 	close(0);
 	close(2);
-	printf("ready %d\n", getpid());
+	printf("ready %d\n", root_pid ? root_pid : getpid());
 	fflush(stdout);
 	close(1);
 	if (ifd < 0 || !events)
