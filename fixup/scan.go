@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/quote"
@@ -44,6 +45,27 @@ type checker struct {
 	sess *resolve.Session
 	obs  map[uint32][]*observation
 	logf logFunc
+	// treeTime is Options.TreeTime (0: no tree bound), start when the
+	// run began by now.
+	treeTime time.Duration
+	start    time.Time
+	now      func() time.Time
+}
+
+// budget is the resolve budget of the next task: the default, with its
+// time cut to what is left of the tree's; ok is false when nothing is.
+func (c *checker) budget() (b resolve.WatchBudget, ok bool) {
+	if c.treeTime <= 0 {
+		return b, true
+	}
+	left := c.treeTime - c.now().Sub(c.start)
+	if left <= 0 {
+		return b, false
+	}
+	if left < resolve.DefaultWatchBudgetTime {
+		b.Time = left
+	}
+	return b, true
 }
 
 // scanTask scans task t once and resolves every object its images name
@@ -69,6 +91,11 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 		fail(fmt.Sprintf("host pid %d is chrooted (its root is %s, not its mount namespace's root): CRIU's names and mount ids are the namespace's, which its root and mountinfo do not show, so nothing can be checked", host, quote.String(root)))
 		return nil
 	}
+	budget, ok := c.budget()
+	if !ok {
+		fail(fmt.Sprintf("budget: the tree's time for checking (%v) ran out before host pid %d was scanned", c.treeTime, host))
+		return nil
+	}
 	p, err := c.scanner.Scan(host)
 	if err != nil && (p == nil || !errors.Is(err, fdinfo.ErrExited)) {
 		if errors.Is(err, fdinfo.ErrPermission) {
@@ -78,7 +105,7 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 		return nil
 	}
 	subset, at := indexObjects(p.Objects)
-	resolved, err := c.sess.Resolve(ctx, host, subset)
+	resolved, err := c.sess.ResolveWith(ctx, host, subset, budget)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}

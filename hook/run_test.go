@@ -54,8 +54,8 @@ func TestRunPostDumpExitPolicy(t *testing.T) {
 			if tc.wantFail && !errors.Is(err, fixup.ErrUnrepairable) {
 				t.Errorf("error %v does not wrap ErrUnrepairable", err)
 			}
-			if gotDir != env.ImageDir || gotOpts.RootPID != 42 || gotOpts.DryRun || gotOpts.Log == nil {
-				t.Errorf("fixup.Run(%q, %+v), want the image dir, root pid 42, not a dry run, a log", gotDir, gotOpts)
+			if gotDir != env.ImageDir || gotOpts.RootPID != 42 || gotOpts.DryRun || gotOpts.Log == nil || gotOpts.TreeTime != DefaultTreeTime {
+				t.Errorf("fixup.Run(%q, %+v), want the image dir, root pid 42, not a dry run, a log, the tree's time bound", gotDir, gotOpts)
 			}
 			out := log.String()
 			if !strings.Contains(out, tc.logHas) {
