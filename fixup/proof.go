@@ -96,7 +96,9 @@ func proveEntry(reg *proto.RegFileEntry, t *mountns.Table, inDump func(int) bool
 //     there, and CRIU's name is a path of that namespace, not of the
 //     task's root, so nothing is proven at all;
 //   - the recorded name does not exist inside the task's root while the
-//     live file is not deleted: restore's open would fail (fatal);
+//     live file is not deleted: restore's open would fail (fatal); not for
+//     procfs and devpts files, whose names CRIU treats apart
+//     (specialNames);
 //   - the recorded name exists but is another inode than the live file:
 //     restore would open another file (or fail its size check);
 //   - the recorded mnt_id is a mount of another superblock than the mount
@@ -126,7 +128,7 @@ func proveWrong(reg *proto.RegFileEntry, t *mountns.Table, inDump func(int) bool
 			return fmt.Sprintf("CRIU's mnt_id %d is in no mountinfo of the task: restore cannot find that mount", reg.GetMntId()), true
 		}
 	}
-	if st != nil && st.Nlink > 0 {
+	if st != nil && st.Nlink > 0 && !specialNames(t, criuMount, kernelMnt) {
 		got, err := root.Stat(reg.GetName())
 		switch {
 		case errors.Is(err, unix.ENOENT):
@@ -146,6 +148,21 @@ func proveWrong(reg *proto.RegFileEntry, t *mountns.Table, inDump func(int) bool
 	return fmt.Sprintf("CRIU's mnt_id %d is %s on %q (superblock %d:%d), but the kernel holds the %s on mount %d, %s on %q (superblock %d:%d): no mount of one superblock reaches a file of another",
 		criuMount.ID, criuMount.FSType, criuMount.Mountpoint, criuMount.Major, criuMount.Minor,
 		objectNoun(kind), held.ID, held.FSType, held.Mountpoint, held.Major, held.Minor), false
+}
+
+// specialNames reports whether the file is on procfs or devpts (CRIU's
+// mount, else the kernel's): check_path_remap in criu/files-reg.c gives
+// their names a meaning of their own, and restore needs no such name to
+// exist. /proc/<pid>/... of a process that has died since it was opened
+// (nlink 1, the name gone) is dumped with a dead-process remap and
+// restored through a helper task of that pid; devpts names are the
+// kernel's. So the name proofs do not apply to them.
+func specialNames(t *mountns.Table, criuMount *mountns.Mount, kernelMnt int) bool {
+	m := criuMount
+	if m == nil && kernelMnt >= 0 {
+		m = t.ByID(kernelMnt)
+	}
+	return m != nil && (m.FSType == "proc" || m.FSType == "devpts")
 }
 
 func objectNoun(k fdinfo.Kind) string {
