@@ -3,6 +3,7 @@ package fixup
 import (
 	"errors"
 	"io"
+	"time"
 
 	"github.com/ovlfix/ovlfix/quirks"
 )
@@ -52,9 +53,20 @@ type Options struct {
 	// CRIU's log); nil discards them.
 	Log io.Writer
 
+	// TreeTime bounds the resolution of the whole tree (0: no bound but
+	// each task's own, resolve.DefaultWatchBudgetTime): each task gets
+	// what is left of it, and once it is spent the tasks not yet checked
+	// are problems ("budget: ..."), never changes. The post-dump hook
+	// sets it: CRIU waits with the tasks frozen, and a container chooses
+	// how many tasks it has, each of which may spend its own budget
+	// (candidate searches, resolve.WatchBudget).
+	TreeTime time.Duration
+
 	// pause, when set, is called between the steps of a rewrite with the
 	// name of the next step: a seam for the crash-safety test.
 	pause func(step string)
+	// now is TreeTime's clock (nil: time.Now), a seam for tests.
+	now func() time.Time
 }
 
 // Change is one files.img entry rewritten (or, in a dry run, to be).

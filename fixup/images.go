@@ -49,6 +49,7 @@ type task struct {
 	PPID    uint32
 	Threads []uint32
 	FilesID uint32
+	MntNS   uint32 // ids-<vpid>.img mnt_ns_id (0: none)
 	Refs    []ref
 	// Missing lists task images that do not exist (a zombie has none).
 	Missing []string
@@ -69,6 +70,45 @@ type dumpImages struct {
 	// Backup is what the directory holds of CRIU's original files.img
 	// (checkBackup): verified before anything else is read.
 	Backup backupState
+	// DumpMounts holds the mount id of every mount in the dump's
+	// mountpoints-<ns>.img (nil: the dump has none): the mounts restore
+	// finds an entry's mnt_id among, in whichever namespace of the tree.
+	DumpMounts map[int]bool
+}
+
+// inDump reports whether mount id is in the dump's mountpoints images;
+// nil when the dump has none (then nothing is known).
+func (d *dumpImages) inDump() func(int) bool {
+	if d.DumpMounts == nil {
+		return nil
+	}
+	return func(id int) bool { return d.DumpMounts[id] }
+}
+
+// readMounts reads the mountpoints image of every mount namespace a task
+// of the dump is in (ids-<vpid>.img mnt_ns_id); a missing one is skipped.
+func (d *dumpImages) readMounts(dir string) error {
+	seen := map[uint32]bool{}
+	for _, t := range d.Tasks {
+		if t.MntNS == 0 || seen[t.MntNS] {
+			continue
+		}
+		seen[t.MntNS] = true
+		mnts, err := readTyped(dir, proto.MountpointsImg(t.MntNS), proto.ReadMountpoints)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if d.DumpMounts == nil {
+			d.DumpMounts = map[int]bool{}
+		}
+		for _, m := range mnts {
+			d.DumpMounts[int(m.GetMntId())] = true
+		}
+	}
+	return nil
 }
 
 // readDump reads every image fixup needs. Any malformed image is an error
@@ -102,6 +142,9 @@ func readDump(dir string) (*dumpImages, error) {
 			return nil, err
 		}
 		d.Tasks = append(d.Tasks, t)
+	}
+	if err := d.readMounts(dir); err != nil {
+		return nil, err
 	}
 	return d, nil
 }
@@ -138,7 +181,7 @@ func (d *dumpImages) readTask(dir string, t *task, fdTables map[uint32]bool) err
 		return err
 	}
 	if ids != nil {
-		t.FilesID = ids.GetFilesId()
+		t.FilesID, t.MntNS = ids.GetFilesId(), ids.GetMntNsId()
 		if !fdTables[t.FilesID] {
 			fdTables[t.FilesID] = true
 			fds, err := readTyped(dir, proto.FdinfoImg(t.FilesID), proto.ReadFdinfo)

@@ -42,17 +42,18 @@ type proof struct {
 
 // checkEntry is proveEntry for a live object of host pid host, with the
 // kernel's own mount id of the object (kernelMntID).
-func checkEntry(reg *proto.RegFileEntry, t *mountns.Table, root resolve.Stater, host int, o *fdinfo.Object, res *resolve.Result, st *fdinfo.Stat) proof {
-	return proveEntry(reg, t, root, o.Kind, kernelMntID(host, o), res, st, mountIDOf)
+func checkEntry(reg *proto.RegFileEntry, t *mountns.Table, inDump func(int) bool, root resolve.Stater, host int, o *fdinfo.Object, res *resolve.Result, st *fdinfo.Stat) proof {
+	return proveEntry(reg, t, inDump, root, o.Kind, kernelMntID(host, o), res, st, mountIDOf)
 }
 
 // proveEntry checks CRIU's entry reg against one live object: o its kind,
 // kernelMnt the mount id the kernel gives for the object's own open file
 // (-1: none), res the resolver's result, st the live file's stat (nil:
 // unknown). mntOf reads the mount id of a file opened inside the root.
-func proveEntry(reg *proto.RegFileEntry, t *mountns.Table, root resolve.Stater, kind fdinfo.Kind, kernelMnt int, res *resolve.Result, st *fdinfo.Stat, mntOf func(*os.File) (int, error)) proof {
+// inDump tells the mount ids of the dump's mountpoints images (nil: none).
+func proveEntry(reg *proto.RegFileEntry, t *mountns.Table, inDump func(int) bool, root resolve.Stater, kind fdinfo.Kind, kernelMnt int, res *resolve.Result, st *fdinfo.Stat, mntOf func(*os.File) (int, error)) proof {
 	var p proof
-	p.wrong, p.fatal = proveWrong(reg, t, root, kind, kernelMnt, st)
+	p.wrong, p.fatal = proveWrong(reg, t, inDump, root, kind, kernelMnt, st)
 	criuMnt := -1
 	if reg.MntId != nil {
 		criuMnt = int(reg.GetMntId())
@@ -86,10 +87,18 @@ func proveEntry(reg *proto.RegFileEntry, t *mountns.Table, root resolve.Stater, 
 // that proof shows restore would fail. The proofs depend only on the
 // kernel's view, never on the resolver:
 //
-//   - the recorded mnt_id is in no mountinfo of the task: restore cannot
-//     find the mount (CRIU's lookup_nsid_by_mnt_id fails; fatal);
+//   - the recorded mnt_id is in no mountinfo of the task and in none of
+//     the dump's mountpoints images (inDump; nil: the dump has none):
+//     restore cannot find the mount (CRIU's lookup_nsid_by_mnt_id fails;
+//     fatal). A mount of the dump that is not the task's is another
+//     namespace of the tree (the task moved, unshare(CLONE_NEWNS), after
+//     opening the file: a forked service, a sandbox): restore finds it
+//     there, and CRIU's name is a path of that namespace, not of the
+//     task's root, so nothing is proven at all;
 //   - the recorded name does not exist inside the task's root while the
-//     live file is not deleted: restore's open would fail (fatal);
+//     live file is not deleted: restore's open would fail (fatal); not for
+//     procfs and devpts files, whose names CRIU treats apart
+//     (specialNames);
 //   - the recorded name exists but is another inode than the live file:
 //     restore would open another file (or fail its size check);
 //   - the recorded mnt_id is a mount of another superblock than the mount
@@ -109,14 +118,17 @@ func proveEntry(reg *proto.RegFileEntry, t *mountns.Table, root resolve.Stater, 
 // st_dev is not compared with mountinfo: for overlay files it is a pseudo
 // dev (layers on different filesystems, xino off) or a layer's dev (before
 // 4.12), which is exactly what misled CRIU.
-func proveWrong(reg *proto.RegFileEntry, t *mountns.Table, root resolve.Stater, kind fdinfo.Kind, kernelMnt int, st *fdinfo.Stat) (string, bool) {
+func proveWrong(reg *proto.RegFileEntry, t *mountns.Table, inDump func(int) bool, root resolve.Stater, kind fdinfo.Kind, kernelMnt int, st *fdinfo.Stat) (string, bool) {
 	var criuMount *mountns.Mount
 	if reg.MntId != nil && reg.GetMntId() >= 0 {
 		if criuMount = t.ByID(int(reg.GetMntId())); criuMount == nil {
+			if inDump != nil && inDump(int(reg.GetMntId())) {
+				return "", false
+			}
 			return fmt.Sprintf("CRIU's mnt_id %d is in no mountinfo of the task: restore cannot find that mount", reg.GetMntId()), true
 		}
 	}
-	if st != nil && st.Nlink > 0 {
+	if st != nil && st.Nlink > 0 && !specialNames(t, criuMount, kernelMnt) {
 		got, err := root.Stat(reg.GetName())
 		switch {
 		case errors.Is(err, unix.ENOENT):
@@ -136,6 +148,21 @@ func proveWrong(reg *proto.RegFileEntry, t *mountns.Table, root resolve.Stater, 
 	return fmt.Sprintf("CRIU's mnt_id %d is %s on %q (superblock %d:%d), but the kernel holds the %s on mount %d, %s on %q (superblock %d:%d): no mount of one superblock reaches a file of another",
 		criuMount.ID, criuMount.FSType, criuMount.Mountpoint, criuMount.Major, criuMount.Minor,
 		objectNoun(kind), held.ID, held.FSType, held.Mountpoint, held.Major, held.Minor), false
+}
+
+// specialNames reports whether the file is on procfs or devpts (CRIU's
+// mount, else the kernel's): check_path_remap in criu/files-reg.c gives
+// their names a meaning of their own, and restore needs no such name to
+// exist. /proc/<pid>/... of a process that has died since it was opened
+// (nlink 1, the name gone) is dumped with a dead-process remap and
+// restored through a helper task of that pid; devpts names are the
+// kernel's. So the name proofs do not apply to them.
+func specialNames(t *mountns.Table, criuMount *mountns.Mount, kernelMnt int) bool {
+	m := criuMount
+	if m == nil && kernelMnt >= 0 {
+		m = t.ByID(kernelMnt)
+	}
+	return m != nil && (m.FSType == "proc" || m.FSType == "devpts")
 }
 
 func objectNoun(k fdinfo.Kind) string {

@@ -114,7 +114,7 @@ func TestProveWrongNested(t *testing.T) {
 		{"dump without mount ids: no mount proof", regEntry(string(lower), nil), fdinfo.KindFD, int(e.mB), stLower, "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			why, fatal := proveWrong(tc.reg, e.table, e.root, tc.kind, tc.kernelMnt, tc.st)
+			why, fatal := proveWrong(tc.reg, e.table, nil, e.root, tc.kind, tc.kernelMnt, tc.st)
 			if tc.want == "" {
 				if why != "" {
 					t.Errorf("proof %q, want none", why)
@@ -125,6 +125,20 @@ func TestProveWrongNested(t *testing.T) {
 				t.Errorf("proof %q fatal %v, want %q fatal %v", why, fatal, tc.want, tc.fatal)
 			}
 		})
+	}
+	// CRIU's mount is in no mountinfo of the task but in the dump's
+	// mountpoints images: a mount of another namespace of the tree (the
+	// task moved after opening), where restore finds it and where CRIU's
+	// name is a path, even one this task's root does not show. No proof.
+	inDump := func(id int) bool { return id == int(gone) }
+	for _, reg := range []*proto.RegFileEntry{regEntry(string(lower), &gone), regEntry("/upperfile", &gone)} {
+		if why, fatal := proveWrong(reg, e.table, inDump, e.root, fdinfo.KindFD, int(e.mB), stUpper); why != "" || fatal {
+			t.Errorf("%q on a mount of another namespace of the dump: proof %q fatal %v, want none", reg.GetName(), why, fatal)
+		}
+	}
+	// Not in the dump's images either: restore cannot find it.
+	if _, fatal := proveWrong(regEntry(string(lower), &gone), e.table, func(int) bool { return false }, e.root, fdinfo.KindFD, int(e.mB), stLower); !fatal {
+		t.Errorf("a mount in no mountinfo and not in the dump: not fatal")
 	}
 }
 
@@ -177,20 +191,20 @@ func TestProveEntryConfirmsOnlyWhenTheResolverDiffers(t *testing.T) {
 		return &resolve.Result{Verdict: resolve.OK, Path: lower, MntID: int(mnt), Deleted: deleted}
 	}
 
-	p := proveEntry(regEntry(string(lower), &e.mB), e.table, e.root, fdinfo.KindFD, int(e.mB), res(e.mB, false), stLower, mntOf)
+	p := proveEntry(regEntry(string(lower), &e.mB), e.table, nil, e.root, fdinfo.KindFD, int(e.mB), res(e.mB, false), stLower, mntOf)
 	if p.wrong != "" || p.confirmed != "" || p.unconfirmed != "" || calls != 0 {
 		t.Errorf("resolver agrees: %+v, %d mount lookups", p, calls)
 	}
-	p = proveEntry(regEntry(string(lower), &e.mA), e.table, e.root, fdinfo.KindFD, int(e.mB), res(e.mB, false), stLower, mntOf)
+	p = proveEntry(regEntry(string(lower), &e.mA), e.table, nil, e.root, fdinfo.KindFD, int(e.mB), res(e.mB, false), stLower, mntOf)
 	if p.wrong == "" || p.fatal || p.confirmed == "" || string(p.confirmedName) != string(lower) || p.confirmedMnt != int(e.mB) || calls != 1 {
 		t.Errorf("§13 case: %+v, %d mount lookups", p, calls)
 	}
-	p = proveEntry(regEntry(string(lower), &e.mA), e.table, e.root, fdinfo.KindFD, int(e.mB), res(e.mB, true), stLower, mntOf)
+	p = proveEntry(regEntry(string(lower), &e.mA), e.table, nil, e.root, fdinfo.KindFD, int(e.mB), res(e.mB, true), stLower, mntOf)
 	if p.confirmed != "" || !strings.Contains(p.unconfirmed, "deleted") {
 		t.Errorf("deleted: %+v", p)
 	}
 	unresolved := &resolve.Result{Verdict: resolve.Unresolved, MntID: -1}
-	p = proveEntry(regEntry(string(lower), &e.mA), e.table, e.root, fdinfo.KindFD, int(e.mB), unresolved, stLower, mntOf)
+	p = proveEntry(regEntry(string(lower), &e.mA), e.table, nil, e.root, fdinfo.KindFD, int(e.mB), unresolved, stLower, mntOf)
 	if p.confirmed != "" || p.unconfirmed != "" || p.wrong == "" {
 		t.Errorf("unresolved: %+v", p)
 	}

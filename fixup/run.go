@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/proto"
@@ -82,7 +83,12 @@ func checkTasks(ctx context.Context, d *dumpImages, pm *pidMap, opts Options, lo
 		return nil, err
 	}
 	defer sess.Close()
-	c := &checker{d: d, pm: pm, rootPID: opts.RootPID, sess: sess, obs: map[uint32][]*observation{}, logf: logf}
+	c := &checker{d: d, pm: pm, rootPID: opts.RootPID, sess: sess, obs: map[uint32][]*observation{}, logf: logf,
+		treeTime: opts.TreeTime, now: opts.now}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.start = c.now()
 	for _, t := range d.Tasks {
 		if len(t.Missing) > 0 {
 			logf("pid %d: no %s (nothing to check there)", t.VPID, strings.Join(t.Missing, ", "))
@@ -148,7 +154,11 @@ func writeOutcome(dir string, d *dumpImages, rep *Report, unrepairable []string,
 		logf("files.img rewritten: %d entr(y/ies) changed; original kept as %s next to it", len(rep.Changes), BackupFile)
 		return rep, nil
 	}
-	logf("files.img is right: nothing changed")
+	if len(rep.Problems) > 0 {
+		logf("nothing changed; %d problem(s): not every entry could be checked", len(rep.Problems))
+	} else {
+		logf("files.img is right: nothing changed")
+	}
 	pause(ReportFile)
 	if err := writeReport(dir, rep); err != nil {
 		return rep, err

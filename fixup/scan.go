@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"time"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/mountns"
 	"github.com/ovlfix/ovlfix/resolve"
 )
@@ -41,6 +45,27 @@ type checker struct {
 	sess *resolve.Session
 	obs  map[uint32][]*observation
 	logf logFunc
+	// treeTime is Options.TreeTime (0: no tree bound), start when the
+	// run began by now.
+	treeTime time.Duration
+	start    time.Time
+	now      func() time.Time
+}
+
+// budget is the resolve budget of the next task: the default, with its
+// time cut to what is left of the tree's; ok is false when nothing is.
+func (c *checker) budget() (b resolve.WatchBudget, ok bool) {
+	if c.treeTime <= 0 {
+		return b, true
+	}
+	left := c.treeTime - c.now().Sub(c.start)
+	if left <= 0 {
+		return b, false
+	}
+	if left < resolve.DefaultWatchBudgetTime {
+		b.Time = left
+	}
+	return b, true
 }
 
 // scanTask scans task t once and resolves every object its images name
@@ -62,6 +87,15 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 	if len(t.Refs) == 0 {
 		return nil
 	}
+	if root, chrooted := chrootOf(host); chrooted {
+		fail(fmt.Sprintf("host pid %d is chrooted (its root is %s, not its mount namespace's root): CRIU's names and mount ids are the namespace's, which its root and mountinfo do not show, so nothing can be checked", host, quote.String(root)))
+		return nil
+	}
+	budget, ok := c.budget()
+	if !ok {
+		fail(fmt.Sprintf("budget: the tree's time for checking (%v) ran out before host pid %d was scanned", c.treeTime, host))
+		return nil
+	}
 	p, err := c.scanner.Scan(host)
 	if err != nil && (p == nil || !errors.Is(err, fdinfo.ErrExited)) {
 		if errors.Is(err, fdinfo.ErrPermission) {
@@ -71,7 +105,7 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 		return nil
 	}
 	subset, at := indexObjects(p.Objects)
-	resolved, err := c.sess.Resolve(ctx, host, subset)
+	resolved, err := c.sess.ResolveWith(ctx, host, subset, budget)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -93,7 +127,7 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 			ob.res = results[i]
 			ob.stat = statOf(&subset[i])
 			if idx, ok := c.d.ByID[rf.FileID]; ok && c.d.Entries[idx].GetReg() != nil {
-				ob.proof = checkEntry(c.d.Entries[idx].GetReg(), table, root, host, &subset[i], &ob.res, ob.stat)
+				ob.proof = checkEntry(c.d.Entries[idx].GetReg(), table, c.d.inDump(), root, host, &subset[i], &ob.res, ob.stat)
 			}
 		} else {
 			ob.why = fmt.Sprintf("host pid %d has no %s now", host, rf.label())
@@ -171,4 +205,25 @@ func statOf(o *fdinfo.Object) *fdinfo.Stat {
 		return o.Map.MapFiles
 	}
 	return o.Stat
+}
+
+// chrootOf reports whether host pid's root is not the root of its mount
+// namespace (chroot(2) inside it: sshd's privsep child, a chrooted
+// daemon), and the root's path from the namespace's root.
+//
+// CRIU names files from the mount namespace's root and records mounts of
+// the whole namespace; the task's /proc/<pid>/root and mountinfo show
+// only what lies inside its chroot (mounts outside it are omitted,
+// mountpoints are relative to it). Checked from there, every entry of the
+// task would look wrong ("does not exist", "in no mountinfo") and the
+// dump unrepairable while CRIU restores it fine. The link of
+// /proc/<pid>/root, read from any mount namespace, is "/" exactly when the
+// task's root is its namespace's root (or ovlfix's own); a link that
+// cannot be read is left to the scan, which reports it.
+func chrootOf(host int) (string, bool) {
+	root, err := os.Readlink("/proc/" + strconv.Itoa(host) + "/root")
+	if err != nil {
+		return "", false
+	}
+	return root, root != "/"
 }

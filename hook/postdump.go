@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"time"
 
 	"github.com/ovlfix/ovlfix/fixup"
 	"github.com/ovlfix/ovlfix/internal/quote"
@@ -18,11 +19,19 @@ type fixupFunc func(ctx context.Context, dir string, opts fixup.Options) (*fixup
 // logs the report and its diff. The error wraps fixup.ErrUnrepairable when
 // the dump is wrong and cannot be repaired; any other error means ovlfix
 // could not check the dump (Run logs it and lets the dump stand).
-func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, q *quirks.Set, log *Logger) (*fixup.Report, error) {
+//
+// treeTime bounds the check of the whole tree (fixup.Options.TreeTime; 0:
+// DefaultTreeTime, negative: no bound), as it bounds pre-dump's watches:
+// the tasks are frozen while CRIU waits, and a container chooses how many
+// it has.
+func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, q *quirks.Set, treeTime time.Duration, log *Logger) (*fixup.Report, error) {
 	if run == nil {
 		run = fixup.Run
 	}
-	rep, err := run(ctx, imageDir, fixup.Options{RootPID: rootPID, Quirks: q, Log: log})
+	if treeTime == 0 {
+		treeTime = DefaultTreeTime
+	}
+	rep, err := run(ctx, imageDir, fixup.Options{RootPID: rootPID, Quirks: q, Log: log, TreeTime: max(treeTime, 0)})
 	log.Flush()
 	if rep != nil {
 		summarize(rep, log)
@@ -38,7 +47,8 @@ func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, 
 	return rep, err
 }
 
-// summarize logs one line about the run. The images directory is a
+// summarize logs one line about the run; "files.img is right" only when
+// nothing was changed and no problem was found. The images directory is a
 // /proc/<criu-pid>/fd/N link, so only file names inside it are shown.
 func summarize(rep *fixup.Report, log *Logger) {
 	switch {
@@ -47,6 +57,10 @@ func summarize(rep *fixup.Report, log *Logger) {
 			rep.Checked, len(rep.Changes), filepath.Base(rep.Backup), fixup.ReportFile)
 	case len(rep.Changes) > 0:
 		log.Printf("post-dump: %d REG entries checked, %d to repair", rep.Checked, len(rep.Changes))
+	case len(rep.Problems) > 0:
+		// Not "right": some entries could not be checked, or are wrong
+		// and could not be repaired (then the dump fails).
+		log.Printf("post-dump: %d REG entries checked, none changed, %d problem(s) (below)", rep.Checked, len(rep.Problems))
 	default:
 		log.Printf("post-dump: %d REG entries checked, files.img is right", rep.Checked)
 	}

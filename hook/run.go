@@ -31,7 +31,8 @@ type Options struct {
 	// resolve's defaults); watches past it get no irmap-cache entry.
 	WatchBudget resolve.WatchBudget
 	// TreeTime bounds pre-dump's watch resolution of the whole tree
-	// (SeedOptions.TreeTime; 0: DefaultTreeTime).
+	// (SeedOptions.TreeTime) and post-dump's check of it
+	// (fixup.Options.TreeTime); 0: DefaultTreeTime, negative: no bound.
 	TreeTime time.Duration
 	// LoadQuirks loads the kernel's probed behaviour for post-dump; nil
 	// means quirks.LoadCached(quirks.DefaultCacheDir): the per-boot cache
@@ -77,7 +78,7 @@ func Run(ctx context.Context, env Env, opts Options) error {
 	case ActionPostDump:
 		logImageDir(env, log)
 		q := loadQuirks(ctx, opts.LoadQuirks, log)
-		rep, err := postDump(ctx, opts.fixupRun, env.ImageDir, env.InitPID, q, log)
+		rep, err := postDump(ctx, opts.fixupRun, env.ImageDir, env.InitPID, q, opts.TreeTime, log)
 		switch {
 		case err == nil:
 			return nil

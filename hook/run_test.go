@@ -27,13 +27,16 @@ func TestRunPostDumpExitPolicy(t *testing.T) {
 		err      error
 		wantFail bool
 		logHas   string
+		logLacks string
 	}{
 		{name: "right dump", rep: &fixup.Report{Checked: 3}, logHas: "files.img is right"},
 		{name: "repaired", rep: &fixup.Report{Checked: 3, Changes: []fixup.Change{{FileID: 5, Object: "fd 3", OldMntID: 30, NewMntID: 41}}, Backup: "/proc/1/fd/3/" + fixup.BackupFile},
 			logHas: "1 repaired in files.img (original kept as " + fixup.BackupFile},
 		{name: "cannot check", err: errors.New("files.img: no such file"), logHas: "cannot help, the dump is left as CRIU wrote it"},
 		{name: "unrepairable", rep: &fixup.Report{Checked: 1, Problems: []fixup.Problem{{FileID: 5, Object: "fd 3", What: "no confirmed path"}}},
-			err: fmt.Errorf("files.img: 1 entry: %w", fixup.ErrUnrepairable), wantFail: true, logHas: "FAILING THE DUMP"},
+			err: fmt.Errorf("files.img: 1 entry: %w", fixup.ErrUnrepairable), wantFail: true, logHas: "FAILING THE DUMP", logLacks: "files.img is right"},
+		{name: "not all checked", rep: &fixup.Report{Checked: 2, Problems: []fixup.Problem{{FileID: 5, Object: "pid 1 cwd", What: "could not check: unresolved"}}},
+			logHas: "2 REG entries checked, none changed, 1 problem(s)", logLacks: "files.img is right"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -51,12 +54,15 @@ func TestRunPostDumpExitPolicy(t *testing.T) {
 			if tc.wantFail && !errors.Is(err, fixup.ErrUnrepairable) {
 				t.Errorf("error %v does not wrap ErrUnrepairable", err)
 			}
-			if gotDir != env.ImageDir || gotOpts.RootPID != 42 || gotOpts.DryRun || gotOpts.Log == nil {
-				t.Errorf("fixup.Run(%q, %+v), want the image dir, root pid 42, not a dry run, a log", gotDir, gotOpts)
+			if gotDir != env.ImageDir || gotOpts.RootPID != 42 || gotOpts.DryRun || gotOpts.Log == nil || gotOpts.TreeTime != DefaultTreeTime {
+				t.Errorf("fixup.Run(%q, %+v), want the image dir, root pid 42, not a dry run, a log, the tree's time bound", gotDir, gotOpts)
 			}
 			out := log.String()
 			if !strings.Contains(out, tc.logHas) {
 				t.Errorf("log lacks %q:\n%s", tc.logHas, out)
+			}
+			if tc.logLacks != "" && strings.Contains(out, tc.logLacks) {
+				t.Errorf("log says %q:\n%s", tc.logLacks, out)
 			}
 			if strings.Contains(out, "/proc/1/fd/3") {
 				t.Errorf("log names the image dir link as a path:\n%s", out)

@@ -27,11 +27,22 @@ import (
 // sits at L in one of M's layer directories. Every match is kept; one is
 // Fixed, several are Ambiguous (choice rules in choose), none Unresolved.
 // Cost: O(overlay mounts) stats, paid only by objects the kernel got wrong.
+// A container chooses both the number of such objects (fds opened before
+// it moved to a new mount namespace: up to nofile, 1,048,576) and the
+// number of overlay mounts (bind mounts of its own overlay: up to
+// fs.mount-max, 100,000), so each mount tried spends one entry of the
+// process's budget (watchMeter.candidate, WatchBudget); once it is spent
+// the object is unresolved with a "budget:" reason, never decided on the
+// mounts tried so far.
 func (r *Resolver) resolveCandidates(o *fdinfo.Object, link []byte, want *fdinfo.Stat, res *Result) {
 	res.Path = link
 	res.note("kernel mount id %d is in no mountinfo of the target: trying the %d overlay mount(s) as 3.18–4.1 kernels need", mntIDOf(o), len(r.Table.Overlays()))
 	var matches []candidate
 	for _, m := range r.Table.Overlays() {
+		if err := r.meter.candidate(); err != nil {
+			res.unresolved("%v (overlay mounts tried as candidates for %s count against it; mount %d and the rest were not tried)", err, quote.Bytes(link), m.ID)
+			return
+		}
 		c, ok := r.tryCandidate(m, link, want, res)
 		res.Candidates = append(res.Candidates, Candidate{Path: c.path, MntID: m.ID, Matched: ok})
 		if ok {

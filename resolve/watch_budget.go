@@ -36,7 +36,9 @@ const (
 // walks. Once the entries are spent, the remaining watches get only the
 // routes that read no directory (hints, handle); once the time is spent,
 // none. A watch left unresolved so has a Reason starting with "budget:"
-// that names the budget. The zero value is the defaults.
+// that names the budget. The overlay mounts tried as candidates for
+// objects whose mount is in no mountinfo of the target (resolveCandidates)
+// spend entries too, one each. The zero value is the defaults.
 type WatchBudget struct {
 	// Entries is the directory entries the walks may read in total
 	// (0: DefaultWatchBudgetEntries; negative: no total bound).
@@ -171,6 +173,21 @@ func (m *watchMeter) entry() error {
 		return m.check()
 	}
 	return nil
+}
+
+// candidate accounts for one overlay mount that resolveCandidates is about
+// to try: it spends one entry, like a directory entry a walk reads (a stat
+// costs more than reading an entry, so the entries bound candidates at
+// least as tightly), and it starts the clock as begin does. A non-nil
+// error means stop trying.
+func (m *watchMeter) candidate() error {
+	if m == nil {
+		return nil
+	}
+	if !m.started {
+		m.started, m.start = true, m.now()
+	}
+	return m.entry()
 }
 
 // spend reports what was spent (one more look at the clock).

@@ -112,6 +112,11 @@ func runOnce(t *testing.T, tl tools, sc scenario, base string, hook bool) *run {
 		t.Fatalf("the holder before the dump: %v", err)
 	}
 
+	// A holder that forked: its child, reparented to this subreaper when
+	// CRIU kills the tree, must be reaped too, or its zombie keeps the pid
+	// the restore needs.
+	kids := childrenOf(h.pid)
+	defer reapAll(kids)
 	if r.dumpErr = criuDump(ns, tl, h.pid, r.images, hook); r.dumpErr != nil {
 		h.kill() // CRIU resumed it
 		return r
@@ -119,6 +124,7 @@ func runOnce(t *testing.T, tl tools, sc scenario, base string, hook bool) *run {
 	if err := h.reap(); err != nil {
 		t.Fatalf("after criu dump: %v", err)
 	}
+	reapAll(kids)
 	if sc.atRestore != nil {
 		sc.atRestore(ns)
 	}
@@ -149,4 +155,31 @@ func runOnce(t *testing.T, tl tools, sc scenario, base string, hook bool) *run {
 func (r *run) hookSaid() string {
 	lines := logLines(r.images+"/dump.log", isHookLine, 20)
 	return strings.Join(lines, "\n    ")
+}
+
+// childrenOf lists the children of pid (/proc/<pid>/task/<pid>/children).
+func childrenOf(pid int) []int {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	var out []int
+	for _, f := range strings.Fields(string(b)) {
+		var n int
+		if _, err := fmt.Sscan(f, &n); err == nil {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// reapAll kills and reaps pids (orphans this subreaper inherited); each is
+// waited for once, so a second call does nothing.
+func reapAll(pids []int) {
+	for i, pid := range pids {
+		if pid <= 0 {
+			continue
+		}
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		var ws syscall.WaitStatus
+		_, _ = syscall.Wait4(pid, &ws, 0, nil)
+		pids[i] = 0
+	}
 }

@@ -112,6 +112,24 @@ func scenarios() []scenario {
 				t.Errorf("the hook did not repair files.img (CRIU's A mnt_id for /data/lowerfile): %v", err)
 			}
 		},
+	}, {
+		name: "g-chroot",
+		about: "a task chrooted inside its mount namespace (sshd's privsep child, a chrooted daemon) holding " +
+			"a file of its jail: CRIU's names are paths from the namespace's root, not the task's",
+		upper: map[string]string{"jail/": "", "jail/file": "jailed data\n"},
+		ops: func(l layout) []string {
+			return []string{"chroot", l.in("jail"), "open", "/file"}
+		},
+		want: func(l layout) map[int]string { return map[int]string{3: l.in("jail/file")} },
+	}, {
+		name: "h-parent-namespace-fd",
+		about: "a child that moved to its own mount namespace holds a file opened in its parent's, " +
+			"hidden there under a tmpfs (a service of systemd with InaccessiblePaths=): CRIU's mnt_id is a mount of the parent's namespace",
+		container: true,
+		upper:     map[string]string{"dir/": "", "dir/file": "parent's data\n"},
+		ops: func(l layout) []string {
+			return []string{"open", l.in("dir/file"), "fork", "unshare-mnt", "tmpfs", l.in("dir")}
+		},
 	}}
 }
 

@@ -16,6 +16,9 @@
  *   unshare-mnt | pivot P | exec P (re-exec P with the remaining operations:
  *   fds opened before are closed)
  *   open P | openrw P | mmap P | watch P | events P | chdir P
+ *   chroot P (chroot(2) into P, then chdir("/"): later paths are the jail's)
+ *   fork (the parent closes every fd and waits: it is the tree's root, whose
+ *   pid "ready" prints; the child, killed with it, does the rest)
  *   unlink P | link OLD NEW | exit (exit 0 at once: a setup command)
  *
  * Any failure prints "holder: OP ARG: error" on stderr and exits 1.
@@ -29,7 +32,9 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -46,8 +51,8 @@ static int nargs(const char *op)
 		{"mkdir", 1}, {"write", 2}, {"tmpfs", 1}, {"overlay", 5},
 		{"unshare-mnt", 0}, {"pivot", 1}, {"exec", 1},
 		{"open", 1}, {"openrw", 1}, {"mmap", 1}, {"watch", 1},
-		{"events", 1}, {"chdir", 1}, {"unlink", 1}, {"link", 2},
-		{"exit", 0},
+		{"events", 1}, {"chdir", 1}, {"chroot", 1}, {"unlink", 1}, {"link", 2},
+		{"exit", 0}, {"fork", 0},
 	};
 	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++)
 		if (strcmp(ops[i].op, op) == 0)
@@ -57,6 +62,7 @@ static int nargs(const char *op)
 
 int main(int argc, char **argv)
 {
+	pid_t root_pid = 0; /* after "fork": the parent, the tree's root */
 	int ifd = -1;
 	const char *events = NULL;
 
@@ -119,11 +125,26 @@ int main(int argc, char **argv)
 		} else if (!strcmp(op, "chdir")) {
 			if (chdir(a[0]))
 				die(op, a[0]);
+		} else if (!strcmp(op, "chroot")) {
+			if (chroot(a[0]) || chdir("/"))
+				die(op, a[0]);
 		} else if (!strcmp(op, "unlink")) {
 			if (unlink(a[0]))
 				die(op, a[0]);
 		} else if (!strcmp(op, "exit")) {
 			exit(0);
+		} else if (!strcmp(op, "fork")) {
+			pid_t parent = getpid(), child = fork();
+			if (child < 0)
+				die(op, NULL);
+			if (child > 0) { /* the tree's root: holds nothing, waits */
+				close_range(0, ~0U, 0);
+				for (;;)
+					pause();
+			}
+			if (prctl(PR_SET_PDEATHSIG, SIGKILL))
+				die(op, NULL);
+			root_pid = parent;
 		} else if (!strcmp(op, "link")) {
 			if (link(a[0], a[1]))
 				die(op, a[0]);
@@ -131,7 +152,7 @@ int main(int argc, char **argv)
 	}
 	close(0);
 	close(2);
-	printf("ready %d\n", getpid());
+	printf("ready %d\n", root_pid ? root_pid : getpid());
 	fflush(stdout);
 	close(1);
 	if (ifd < 0 || !events)
