@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"testing"
@@ -57,12 +56,12 @@ func TestWriteDir(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	names := listDir(t, dir)
+	names := testenv.DirNames(t, dir)
 	if want := []string{"fdinfo-1.img", "files.img", "mountpoints-1.img", ReportFile}; strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Errorf("directory holds %v, want %v", names, want)
 	}
 	var onDisk Report
-	if err := json.Unmarshal(mustReadFile(t, filepath.Join(dir, ReportFile)), &onDisk); err != nil {
+	if err := json.Unmarshal(testenv.ReadFile(t, filepath.Join(dir, ReportFile)), &onDisk); err != nil {
 		t.Fatal(err)
 	}
 	if onDisk.Images != dir || rep.Images != dir || len(onDisk.Processes[0].Objects) != 3 || onDisk.Processes[0].Objects[2].FileID != 3 {
@@ -219,27 +218,4 @@ func diskFullChild(t *testing.T, base string) {
 			})
 		}
 	}
-}
-
-func listDir(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	sort.Strings(out)
-	return out
-}
-
-func mustReadFile(t *testing.T, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }

@@ -32,9 +32,9 @@ func reportWith(t *testing.T, original, found, files []byte) []byte {
 // TestCheckBackup: which backups are taken as the original of files.img.
 // The images are real CRIU 3.17 files.img of two dumps (testdata/criu).
 func TestCheckBackup(t *testing.T) {
-	orig := mustRead(t, filepath.Join("..", "testdata", "criu", "basic", proto.FilesImg))
-	other := mustRead(t, filepath.Join("..", "testdata", "criu", "rawname", proto.FilesImg)) // another dump
-	repaired := append(append([]byte(nil), orig...), 0, 0, 0, 0)                             // stands for ovlfix's output
+	orig := testenv.ReadFile(t, filepath.Join("..", "testdata", "criu", "basic", proto.FilesImg))
+	other := testenv.ReadFile(t, filepath.Join("..", "testdata", "criu", "rawname", proto.FilesImg)) // another dump
+	repaired := append(append([]byte(nil), orig...), 0, 0, 0, 0)                                     // stands for ovlfix's output
 	repaired2 := append(append([]byte(nil), repaired...), 0, 0, 0, 0)
 	v1Report := []byte(`{"version": 1, "images_dir": "/d", "changes": [], "problems": [], "backup": "/d/files.img.ovlfix-orig"}`)
 	const fifo = "\x00fifo" // marker: make a FIFO
@@ -117,8 +117,8 @@ func TestRunRefusesAnotherDumpsBackup(t *testing.T) {
 		t.Fatal("the two dumps have the same files.img")
 	}
 	// CRIU's second dump into the first one's directory.
-	for _, name := range mustDir(t, second.Dir) {
-		if err := os.WriteFile(filepath.Join(first.Dir, name), mustRead(t, filepath.Join(second.Dir, name)), 0o600); err != nil {
+	for _, name := range testenv.DirNames(t, second.Dir) {
+		if err := os.WriteFile(filepath.Join(first.Dir, name), testenv.ReadFile(t, filepath.Join(second.Dir, name)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -146,7 +146,7 @@ func TestRunRefusesAnotherDumpsBackup(t *testing.T) {
 // records the file it started from and the one it wrote.
 func TestRepairOfARepairedFileKeepsTheOriginal(t *testing.T) {
 	dir := t.TempDir()
-	orig := mustRead(t, filepath.Join("..", "testdata", "criu", "basic", proto.FilesImg))
+	orig := testenv.ReadFile(t, filepath.Join("..", "testdata", "criu", "basic", proto.FilesImg))
 	first := synthetic(t, "/a/f", 23)
 	var b bytes.Buffer
 	if err := first.Files.Encode(&b); err != nil {

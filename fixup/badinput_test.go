@@ -39,8 +39,8 @@ func TestBadImageFilesRefused(t *testing.T) {
 		for _, kind := range kinds {
 			t.Run(file+" is "+kind, func(t *testing.T) {
 				dir := t.TempDir()
-				for _, e := range mustDir(t, src) {
-					if err := os.WriteFile(filepath.Join(dir, e), mustRead(t, filepath.Join(src, e)), 0o600); err != nil {
+				for _, e := range testenv.DirNames(t, src) {
+					if err := os.WriteFile(filepath.Join(dir, e), testenv.ReadFile(t, filepath.Join(src, e)), 0o600); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -94,7 +94,7 @@ func lsDir(t *testing.T, dir string) string {
 				t.Fatal(err)
 			}
 			if fi.Size() <= 1<<20 {
-				fmt.Fprintf(&b, " %q", mustRead(t, filepath.Join(dir, e.Name())))
+				fmt.Fprintf(&b, " %q", testenv.ReadFile(t, filepath.Join(dir, e.Name())))
 			} else {
 				fmt.Fprintf(&b, " %d bytes, modified %v", fi.Size(), fi.ModTime())
 			}

@@ -6,7 +6,6 @@ import (
 	"github.com/ovlfix/ovlfix/internal/testenv"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -103,12 +102,12 @@ func TestCorruptImagesWriteNothing(t *testing.T) {
 			binary.LittleEndian.PutUint32(b[8:], 0xfffffff0)
 			return b
 		}, []string{"fdinfo-2.img", "entry 0", "offset 8", "exceeds"}},
-		{"fdinfo wrong kind", "fdinfo-2.img", func([]byte) []byte { return mustRead(t, filepath.Join(src, "fs-149.img")) }, []string{"fdinfo-2.img", "want"}},
+		{"fdinfo wrong kind", "fdinfo-2.img", func([]byte) []byte { return testenv.ReadFile(t, filepath.Join(src, "fs-149.img")) }, []string{"fdinfo-2.img", "want"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			for _, e := range mustDir(t, src) {
-				b := mustRead(t, filepath.Join(src, e))
+			for _, e := range testenv.DirNames(t, src) {
+				b := testenv.ReadFile(t, filepath.Join(src, e))
 				if e == tc.file {
 					b = tc.damage(append([]byte(nil), b...))
 				}
@@ -136,27 +135,4 @@ func TestRunNeedsRootPID(t *testing.T) {
 	if _, err := Run(context.Background(), dir, Options{DryRun: true}); err == nil || !strings.Contains(err.Error(), "CRTOOLS_INIT_PID") {
 		t.Errorf("err = %v", err)
 	}
-}
-
-func mustRead(t *testing.T, p string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-func mustDir(t *testing.T, dir string) []string {
-	t.Helper()
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []string
-	for _, e := range ents {
-		out = append(out, e.Name())
-	}
-	sort.Strings(out)
-	return out
 }

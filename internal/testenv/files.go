@@ -61,3 +61,28 @@ func WithDeadline[T any](t testing.TB, d time.Duration, f func() (T, error)) (T,
 	var zero T
 	return zero, nil
 }
+
+// DirNames returns the names of the entries of dir (directories too),
+// sorted.
+func DirNames(t testing.TB, dir string) []string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make([]string, 0, len(ents))
+	for _, e := range ents {
+		out = append(out, e.Name())
+	}
+	return out // os.ReadDir sorts by name
+}
+
+// ReadFile is os.ReadFile that fails the test on error.
+func ReadFile(t testing.TB, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
