@@ -210,6 +210,10 @@ symlink l d`)
 	}
 }
 
+// TestRootOpenat2Retries: EAGAIN (a rename or mount raced with "..") and
+// EXDEV (complete_walk found the result moved out of the root) are
+// retried within one bound; a persisting error is returned, without
+// falling back to the walk.
 func TestRootOpenat2Retries(t *testing.T) {
 	dir := t.TempDir()
 	buildTree(t, dir, "file f")
@@ -218,52 +222,25 @@ func TestRootOpenat2Retries(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	calls := 0
-	r.openat2 = func(fd int, p string, how *unix.OpenHow) (int, error) {
-		if calls++; calls <= 3 {
-			return -1, unix.EAGAIN
+	for _, errno := range []unix.Errno{unix.EAGAIN, unix.EXDEV} {
+		calls := 0
+		r.openat2 = func(fd int, p string, how *unix.OpenHow) (int, error) {
+			if calls++; calls <= 3 {
+				return -1, errno
+			}
+			return unix.Openat2(fd, p, how)
 		}
-		return unix.Openat2(fd, p, how)
-	}
-	if st, err := r.Stat("/f"); err != nil || st.Ino != lstatIno(t, dir+"/f") || calls != 4 {
-		t.Errorf("after 3 EAGAIN: ino %d err %v calls %d", st.Ino, err, calls)
-	}
-	calls = 0
-	r.openat2 = func(int, string, *unix.OpenHow) (int, error) { calls++; return -1, unix.EAGAIN }
-	if _, err := r.Stat("/f"); !errors.Is(err, unix.EAGAIN) || calls != openat2Retries {
-		t.Errorf("endless EAGAIN: err %v after %d calls", err, calls)
-	}
-}
-
-// TestRootOpenat2RetriesEXDEV: openat2 fails EXDEV when a racing rename
-// moved a directory on the way out of the root (complete_walk); that is
-// retried like EAGAIN, within the same bound, and a persisting EXDEV is
-// returned, without falling back to the walk.
-func TestRootOpenat2RetriesEXDEV(t *testing.T) {
-	dir := t.TempDir()
-	buildTree(t, dir, "file f")
-	r, err := OpenRootPath(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	calls := 0
-	r.openat2 = func(fd int, p string, how *unix.OpenHow) (int, error) {
-		if calls++; calls <= 3 {
-			return -1, unix.EXDEV
+		if st, err := r.Stat("/f"); err != nil || st.Ino != lstatIno(t, dir+"/f") || calls != 4 {
+			t.Errorf("after 3 %v: ino %d err %v calls %d", errno, st.Ino, err, calls)
 		}
-		return unix.Openat2(fd, p, how)
-	}
-	if st, err := r.Stat("/f"); err != nil || st.Ino != lstatIno(t, dir+"/f") || calls != 4 {
-		t.Errorf("after 3 EXDEV: ino %d err %v calls %d", st.Ino, err, calls)
-	}
-	calls = 0
-	r.openat2 = func(int, string, *unix.OpenHow) (int, error) { calls++; return -1, unix.EXDEV }
-	if _, err := r.Stat("/f"); !errors.Is(err, unix.EXDEV) || calls != openat2Retries || r.noOpenat2.Load() {
-		t.Errorf("endless EXDEV: err %v after %d calls, fell back to the walk: %v", err, calls, r.noOpenat2.Load())
+		calls = 0
+		r.openat2 = func(int, string, *unix.OpenHow) (int, error) { calls++; return -1, errno }
+		if _, err := r.Stat("/f"); !errors.Is(err, errno) || calls != openat2Retries || r.noOpenat2.Load() {
+			t.Errorf("endless %v: err %v after %d calls, fell back to the walk: %v", errno, err, calls, r.noOpenat2.Load())
+		}
 	}
 	// EXDEV and EAGAIN share one bound.
-	calls = 0
+	calls := 0
 	r.openat2 = func(int, string, *unix.OpenHow) (int, error) {
 		if calls++; calls%2 == 0 {
 			return -1, unix.EAGAIN
