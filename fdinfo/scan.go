@@ -176,7 +176,8 @@ func (s *Scanner) scanFds(pd *procDir, p *Process, side func()) error {
 		return classify(pd.pid, "open fdinfo directory", err)
 	}
 	defer unix.Close(infoDir)
-	t := &fdTable{pid: pd.pid, fdDir: fdDir, infoDir: infoDir, workers: s.workers(), side: side}
+	t := &fdTable{pid: pd.pid, fdDir: fdDir, infoDir: infoDir, raw: isProcfs(fdDir) && isProcfs(infoDir),
+		workers: s.workers(), side: side}
 	// Room for cwd, root, exe and a typical process's mappings, so that
 	// the fd slab becomes p.Objects without another copy.
 	const extra = 3 + 256
@@ -200,11 +201,22 @@ func (s *Scanner) scanFds(pd *procDir, p *Process, side func()) error {
 	return nil
 }
 
+// isProcfs reports whether dirfd is on procfs (fstatfs f_type
+// PROC_SUPER_MAGIC). Scanner.Proc may name any directory (the tests' fake
+// /proc does), and there a "fdinfo" file can be a FIFO that blocks.
+func isProcfs(dirfd int) bool {
+	var st unix.Statfs_t
+	return unix.Fstatfs(dirfd, &st) == nil && st.Type == unix.PROC_SUPER_MAGIC
+}
+
 // fdTable is one open /proc/<pid>/fd and fdinfo pair being read.
 type fdTable struct {
 	pid            int
 	fdDir, infoDir int
-	workers        int
+	// raw: both directories are procfs, so the fdReader may take the raw
+	// syscall path (see fdReader.raw).
+	raw     bool
+	workers int
 	// side is other work of the scan that a worker goroutine does first,
 	// so that there are never more runnable goroutines than workers: a
 	// third one would make the runtime hand a worker's P away whenever
@@ -221,7 +233,7 @@ func (t *fdTable) read(fds []int, probe bool, extra int) []Object {
 	objs := make([]Object, len(fds), len(fds)+extra)
 	var next, absent atomic.Int64
 	work := func() {
-		r := newFdReader(t.fdDir, t.infoDir, t.pid)
+		r := newFdReader(t.fdDir, t.infoDir, t.pid, t.raw)
 		n := 0
 		for {
 			hi := int(next.Add(fdChunk))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 
@@ -100,6 +101,35 @@ func (f fakeTask) exitDuringRead(t *testing.T, fd int, text string, exit func())
 		w.Close()
 	}()
 	return done
+}
+
+// TestScanBlockedReadLetsTheRuntimeStop: a Scanner.Proc that is not procfs
+// can hold an fdinfo file that blocks (a FIFO). While the scan waits in
+// that read, another goroutine forces a stop-the-world GC. A raw syscall
+// would hold its P and the world would never stop: the whole process,
+// this test included, hung until go test's timeout (CI saw it once per
+// few hundred runs of TestScanZombieMidScan, when a GC fell in the
+// window). Off procfs the scan must take the normal syscall path.
+func TestScanBlockedReadLetsTheRuntimeStop(t *testing.T) {
+	f := fakeProc(t, statFixture(t, "sleeping.txt"))
+	done := f.exitDuringRead(t, 3, "pos:\t1\nflags:\t02\nmnt_id:\t77\n", func() {
+		runtime.GC() // the scan is blocked in read(2) of fdinfo/3 now
+	})
+	s := fdinfo.Scanner{Proc: f.root, Workers: 1}
+	p, err := s.Scan(4242)
+	<-done
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range p.Objects {
+		if o.Kind == fdinfo.KindFD && o.FD == 3 {
+			if o.Info == nil || o.Info.Pos != 1 {
+				t.Fatalf("fd 3 = %+v, want pos 1 from the FIFO", o)
+			}
+			return
+		}
+	}
+	t.Fatal("fd 3 missing")
 }
 
 // TestScanFdClosedMidScan: an fd that vanishes mid-scan is recorded with

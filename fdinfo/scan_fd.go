@@ -14,25 +14,29 @@ import (
 // (../shared/bench/src/floor.c). Nothing else happens per fd (no statfs:
 // the mount table vouches for the filesystem), and nothing is allocated
 // per fd. The procfs calls (readlinkat, openat,
-// read, close of fdinfo) use the raw syscall path: they only format kernel
-// state and never wait for I/O, so the scheduler hand-off of a normal
-// syscall is pure cost (~0.1 µs each). fstatat through the magic link
-// reaches the real file, which may sit on FUSE or NFS and block: it keeps
-// the normal path. Names are built in a NUL-terminated buffer
+// read, close of fdinfo) use the raw syscall path when the directories are
+// procfs (raw): they only format kernel state and never wait for I/O, so
+// the scheduler hand-off of a normal syscall is pure cost (~0.1 µs each).
+// Anywhere else (a Scanner.Proc that is not procfs) they keep the normal
+// path: a raw syscall that blocks holds its P, so a stop-the-world GC
+// waits on it and every goroutine of the process stalls. fstatat through
+// the magic link reaches the real file, which may sit on FUSE or NFS and
+// block: it always keeps the normal path. Names are built in a NUL-terminated buffer
 // for raw *at syscalls (x/sys/unix would copy every path string), link
 // bytes go to an arena, Stat and Info to slabs owned by the scan.
 type fdReader struct {
 	fdDir, infoDir int
 	pid            int
+	raw            bool     // the directories are procfs: see above
 	name           [24]byte // decimal fd number, NUL-terminated
 	link           []byte
 	info           []byte
 	arena          []byte // link bytes; objects keep capped subslices
 }
 
-func newFdReader(fdDir, infoDir, pid int) *fdReader {
+func newFdReader(fdDir, infoDir, pid int, raw bool) *fdReader {
 	return &fdReader{
-		fdDir: fdDir, infoDir: infoDir, pid: pid,
+		fdDir: fdDir, infoDir: infoDir, pid: pid, raw: raw,
 		link: make([]byte, unix.PathMax+64),
 		info: make([]byte, 4096),
 	}
@@ -57,8 +61,7 @@ func (r *fdReader) read(fd int, o *Object, st *Stat, info *Info) bool {
 	r.name[len(name)] = 0
 	p := unsafe.Pointer(&r.name[0])
 
-	n, _, errno := unix.RawSyscall6(unix.SYS_READLINKAT, uintptr(r.fdDir), uintptr(p),
-		uintptr(unsafe.Pointer(&r.link[0])), uintptr(len(r.link)), 0, 0)
+	n, errno := r.readlinkat(p, unsafe.Pointer(&r.link[0]), len(r.link))
 	if errno != 0 {
 		o.Err = raceOr(errno, fmt.Errorf("readlink fd %d: %w", fd, errno))
 		return o.Err != ErrClosed
@@ -79,14 +82,13 @@ func (r *fdReader) read(fd int, o *Object, st *Stat, info *Info) bool {
 		o.Stat = st
 	}
 
-	ifd, _, errno := unix.RawSyscall6(unix.SYS_OPENAT, uintptr(r.infoDir), uintptr(p),
-		unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	ifd, errno := r.openInfo(p)
 	if errno != 0 {
 		o.Err = raceOr(errno, fmt.Errorf("fdinfo %d: %w", fd, errno))
 		return true
 	}
-	text, err := readProcRaw(int(ifd), &r.info)
-	unix.RawSyscall(unix.SYS_CLOSE, ifd, 0, 0)
+	text, err := r.readFdinfo(ifd)
+	r.close(ifd)
 	if err != nil {
 		o.Err = raceOr(err, fmt.Errorf("fdinfo %d: %w", fd, err))
 		return true
@@ -146,25 +148,71 @@ func readAll(fd int, buf *[]byte, single bool) ([]byte, error) {
 	return b[:n], nil
 }
 
-// readProcRaw reads a single_open procfs file (fdinfo) with raw read(2),
-// growing *buf when the text does not fit.
-func readProcRaw(fd int, buf *[]byte) ([]byte, error) {
-	b := *buf
+// The four procfs syscalls of the hot path: raw on procfs, normal
+// elsewhere (see fdReader). Pointers pass as unsafe.Pointer and become
+// uintptr only in the syscall's own argument list, as unsafe.Pointer's
+// rule 4 requires.
+
+func (r *fdReader) readlinkat(name, buf unsafe.Pointer, size int) (int, unix.Errno) {
+	var n uintptr
+	var errno unix.Errno
+	if r.raw {
+		n, _, errno = unix.RawSyscall6(unix.SYS_READLINKAT, uintptr(r.fdDir), uintptr(name), uintptr(buf), uintptr(size), 0, 0)
+	} else {
+		n, _, errno = unix.Syscall6(unix.SYS_READLINKAT, uintptr(r.fdDir), uintptr(name), uintptr(buf), uintptr(size), 0, 0)
+	}
+	return int(n), errno
+}
+
+func (r *fdReader) openInfo(name unsafe.Pointer) (int, unix.Errno) {
+	var fd uintptr
+	var errno unix.Errno
+	if r.raw {
+		fd, _, errno = unix.RawSyscall6(unix.SYS_OPENAT, uintptr(r.infoDir), uintptr(name), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	} else {
+		fd, _, errno = unix.Syscall6(unix.SYS_OPENAT, uintptr(r.infoDir), uintptr(name), unix.O_RDONLY|unix.O_CLOEXEC, 0, 0, 0)
+	}
+	return int(fd), errno
+}
+
+func (r *fdReader) readInto(fd int, buf unsafe.Pointer, size int) (int, unix.Errno) {
+	var n uintptr
+	var errno unix.Errno
+	if r.raw {
+		n, _, errno = unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(buf), uintptr(size))
+	} else {
+		n, _, errno = unix.Syscall(unix.SYS_READ, uintptr(fd), uintptr(buf), uintptr(size))
+	}
+	return int(n), errno
+}
+
+func (r *fdReader) close(fd int) {
+	if r.raw {
+		unix.RawSyscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+	} else {
+		unix.Syscall(unix.SYS_CLOSE, uintptr(fd), 0, 0)
+	}
+}
+
+// readFdinfo reads a single_open procfs file (fdinfo) with read(2),
+// growing r.info when the text does not fit.
+func (r *fdReader) readFdinfo(fd int) ([]byte, error) {
+	b := r.info
 	n := 0
 	for {
-		m, _, errno := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[n])), uintptr(len(b)-n))
+		m, errno := r.readInto(fd, unsafe.Pointer(&b[n]), len(b)-n)
 		if errno == unix.EINTR {
 			continue
 		}
 		if errno != 0 {
 			return nil, errno
 		}
-		n += int(m)
+		n += m
 		if m == 0 || n < len(b) {
 			return b[:n], nil
 		}
 		b = append(b, make([]byte, len(b))...)
-		*buf = b
+		r.info = b
 	}
 }
 
