@@ -24,4 +24,3 @@ type Images interface {
 	// The error for a file that is not there wraps fs.ErrNotExist.
 	ReadFile(name string) ([]byte, error)
 }
-

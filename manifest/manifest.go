@@ -50,8 +50,8 @@ type File struct {
 // Holder is one task reference to the file.
 type Holder struct {
 	PID  int    `json:"pid"`
-	Kind string `json:"kind"`         // "fd", "cwd", "root", "exe", "map"
-	FD   int    `json:"fd,omitempty"` // Kind "fd"
+	Kind string `json:"kind"`          // "fd", "cwd", "root", "exe", "map"
+	FD   int    `json:"fd,omitempty"`  // Kind "fd"
 	Map  string `json:"map,omitempty"` // Kind "map": "start-end" in hex
 }
 
