@@ -24,3 +24,50 @@ type Images interface {
 	// The error for a file that is not there wraps fs.ErrNotExist.
 	ReadFile(name string) ([]byte, error)
 }
+
+// Format is how a checkpoint is stored.
+type Format string
+
+const (
+	FormatDir     Format = "dir"      // a CRIU images directory
+	FormatTar     Format = "tar"      // an uncompressed tar archive
+	FormatTarGzip Format = "tar+gzip" // gzip-compressed tar
+	FormatTarZstd Format = "tar+zstd" // zstd-compressed tar (Podman's default)
+)
+
+// Checkpoint is one opened checkpoint.
+type Checkpoint struct {
+	Path   string
+	Format Format
+	// Images is the CRIU image set (pages-*.img are listed by Names but
+	// their bytes are not kept: ReadFile of them fails).
+	Images Images
+	// Diff is the archive's change to the container's rootfs
+	// (rootfs-diff.tar and deleted.files), nil when it has none (an
+	// images directory; an archive made without them).
+	Diff *RootfsDiff
+	// Meta holds the small top-level files of an archive by name
+	// (config.dump, spec.dump, stats-dump, network.status, ...), capped.
+	Meta map[string][]byte
+}
+
+// RootfsDiff is what Podman applies to a fresh container rootfs before
+// the restore: rootfs-diff.tar's members, then deleted.files removed.
+type RootfsDiff struct {
+	// Entries by clean absolute path in the container ("/etc/hosts").
+	Entries map[string]DiffEntry
+	// Deleted lists the clean absolute paths of deleted.files.
+	Deleted []string
+}
+
+// DiffEntry is one member of rootfs-diff.tar, as its header says.
+type DiffEntry struct {
+	Path     string
+	Type     byte  // tar typeflag (tar.TypeReg, tar.TypeDir, tar.TypeSymlink, ...)
+	Mode     int64 // permission and set-id bits (tar header mode & 07777)
+	Size     int64
+	Linkname string
+	// BuildID is the GNU build-ID of a regular member that is an ELF
+	// file with one in its first note segment, nil otherwise.
+	BuildID []byte
+}
