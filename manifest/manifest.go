@@ -75,4 +75,7 @@ type Overlay struct {
 	// (the runtime's path), UpperDir the upperdir option.
 	LayerDir string `json:"layer_dir,omitempty"`
 	UpperDir string `json:"upper_dir,omitempty"`
+	// Notes say how Where was told and what could not be checked (a
+	// layer not reachable, an inode number that did not match).
+	Notes []string `json:"notes,omitempty"`
 }
