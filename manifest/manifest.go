@@ -27,8 +27,11 @@ type Manifest struct {
 
 // File is one REG entry of files.img.
 type File struct {
-	ID      uint32   `json:"id"`   // files.img entry id
-	Name    string   `json:"name"` // reg.name as files.img has it after ovlfix
+	ID   uint32 `json:"id"`   // files.img entry id
+	Name string `json:"name"` // reg.name as files.img has it after ovlfix
+	// NameB64 is the exact bytes of Name, base64 (Name replaces invalid
+	// UTF-8 by U+FFFD).
+	NameB64 string   `json:"name_b64"`
 	Holders []Holder `json:"holders"`
 	// The mount the file is reached through, as the target saw it.
 	MntID      int    `json:"mnt_id"`
