@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strconv"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
@@ -70,6 +71,7 @@ func (l *Layers) Locate(m *mountns.Mount, rel string, held Held) Place {
 		return Place{}
 	}
 	ls := l.set(m)
+	rel = path.Clean("/" + rel)
 	out := &manifest.Overlay{Layer: -1, UpperDir: ov.Upper}
 	out.Notes = append(out.Notes, ls.view)
 	var upper *openLayer
@@ -121,6 +123,9 @@ func (l *Layers) Locate(m *mountns.Mount, rel string, held Held) Place {
 		case err == nil && isWhiteout(&st):
 			return Place{Why: fmt.Sprintf("the upper layer holds a whiteout at %s, yet the resolver found the file linked there (changed since?)", quote.String(rel))}
 		case err == nil:
+			if st.Mode&unix.S_IFMT == unix.S_IFDIR && lower >= 0 {
+				out.Notes = append(out.Notes, "a directory: the overlay merges it from the upper layer and every lower layer holding it")
+			}
 			if meta, note := upper.metacopy(rel, &st, ov.UserXattr); meta {
 				if note != "" {
 					out.Notes = append(out.Notes, note)

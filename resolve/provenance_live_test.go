@@ -52,6 +52,7 @@ func provenanceSpec(base string) scenario.Spec {
 		{Do: "unlink", Path: b("merged/h1")},
 		{Do: "mmap", Path: b("merged/mapped"), Label: "mapped lower 1"},
 		{Do: "open", Path: b("merged/" + provenanceOdd), Label: "odd name"},
+		{Do: "chdir", Path: b("merged"), Label: "cwd at the overlay's root"},
 
 		{Do: "write", Path: b("ml/data"), Content: "metacopy data"},
 		{Do: "mkdir", Path: b("mu")},
@@ -80,6 +81,7 @@ var placeCases = []placeCase{
 	{"upper hard link removed", manifest.UpperOnly, -1, "", "up"},
 	{"mapped lower 1", manifest.Lower, 1, "l1", "up"},
 	{"odd name", manifest.Lower, 0, "l0", "up"},
+	{"cwd at the overlay's root", manifest.CopiedUp, 0, "l0", "up"},
 	{"metacopy", manifest.Metacopy, 0, "ml", "mu"},
 }
 
@@ -137,7 +139,11 @@ func TestProvenanceLive(t *testing.T) {
 func checkOnDisk(t *testing.T, c *scenario.Child, pc placeCase, h scenario.Held, ov *manifest.Overlay) {
 	t.Helper()
 	root := fmt.Sprintf("/proc/%d/root", c.PID)
-	name := filepath.Base(string(h.Path))
+	merged := "/merged"
+	if pc.upper == "mu" {
+		merged = "/mmerged"
+	}
+	name := strings.TrimPrefix(string(h.Path), strings.TrimSuffix(ov.UpperDir, "/"+pc.upper)+merged)
 	inUpper := lstatOK(filepath.Join(root, ov.UpperDir, name))
 	if ov.Layer >= 0 && !lstatOK(filepath.Join(root, ov.LayerDir, name)) {
 		t.Errorf("%s: layer dir %s holds no %q", pc.label, ov.LayerDir, name)
