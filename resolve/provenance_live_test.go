@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
@@ -232,4 +233,49 @@ func TestProvenanceManyMappings(t *testing.T) {
 	if res.Located != 1 {
 		t.Errorf("%d layer lookups for %d mappings of one file, want 1", res.Located, n)
 	}
+}
+
+// TestProvenanceCost50: for a 50-fd task on a 2-lower-layer overlay
+// (the post-dump freeze budget's reference container), provenance costs
+// one classification per file (Located == 50): at most one stat per
+// layer and one xattr read each. The added time is logged.
+func TestProvenanceCost50(t *testing.T) {
+	const n = 50
+	c := scenariotest.StartT(t, "", func(base string) scenario.Spec {
+		steps := []scenario.Step{{Do: "mkdir", Path: b("l0")}, {Do: "mkdir", Path: b("up")}, {Do: "mkdir", Path: b("work")}}
+		for i := range n {
+			steps = append(steps, scenario.Step{Do: "write", Path: b(fmt.Sprintf("l1/f%d", i)), Content: "x"})
+		}
+		steps = append(steps, scenario.Step{Do: "overlay", Path: b("merged"), Lower: []string{"l0", "l1"}, Upper: "up", Work: "work", Label: "ovl"})
+		for i := range n {
+			steps = append(steps, scenario.Step{Do: "open", Path: b(fmt.Sprintf("merged/f%d", i))})
+		}
+		return scenario.Spec{Base: base, Steps: steps}
+	})
+	var s fdinfo.Scanner
+	p, err := s.Scan(c.PID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	spent := map[bool]time.Duration{}
+	for _, prov := range []bool{false, true, false, true} {
+		sess, err := resolve.NewSession(resolve.SessionOptions{TrustFdLinks: true, Provenance: prov})
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		res, err := sess.Resolve(context.Background(), c.PID, p.Objects)
+		spent[prov] = time.Since(start) // the second round of each counts
+		sess.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if prov && res.Located != n {
+			t.Errorf("%d classifications for %d files on the overlay, want %d", res.Located, n, n)
+		}
+		if !prov && res.Places != nil {
+			t.Errorf("places made without Provenance")
+		}
+	}
+	t.Logf("resolving %d fds: %v without provenance, %v with (%v added)", n, spent[false], spent[true], spent[true]-spent[false])
 }
