@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"path"
 	"strconv"
+	"strings"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/quote"
@@ -71,6 +72,9 @@ func (l *Layers) Locate(m *mountns.Mount, rel string, held Held) Place {
 		return Place{}
 	}
 	ls := l.set(m)
+	if len(ls.layers) == 0 {
+		return Place{Why: strings.Join(ls.notes, "; ")}
+	}
 	rel = path.Clean("/" + rel)
 	out := &manifest.Overlay{Layer: -1, UpperDir: ov.Upper}
 	out.Notes = append(out.Notes, ls.view)
@@ -115,7 +119,7 @@ func (l *Layers) Locate(m *mountns.Mount, rel string, held Held) Place {
 		return Place{Why: fmt.Sprintf("unlinked while held with %d link(s) left, but no lower layer holds %s with inode number %d; %s", held.Nlink, quote.String(rel), held.Ino, ls.view)}
 	}
 	if upper != nil && upper.root == nil {
-		return Place{Why: fmt.Sprintf("the upper layer %s could not be looked at: %s", quote.String(ov.Upper), joinNotes(ls.notes))}
+		return Place{Why: fmt.Sprintf("the upper layer %s could not be looked at: %s", quote.String(ov.Upper), strings.Join(ls.notes, "; "))}
 	}
 	if upper != nil {
 		st, err := upper.stat(rel)
@@ -151,7 +155,7 @@ func (l *Layers) Locate(m *mountns.Mount, rel string, held Held) Place {
 		}
 		return set(manifest.Lower, lower)
 	}
-	return Place{Why: fmt.Sprintf("no layer holds %s: %s", quote.String(rel), joinNotes(ls.notes))}
+	return Place{Why: fmt.Sprintf("no layer holds %s: %s", quote.String(rel), strings.Join(ls.notes, "; "))}
 }
 
 // firstLower is the index (0: topmost) of the topmost lower layer
@@ -208,17 +212,6 @@ func (ly *openLayer) metacopy(rel string, st *unix.Stat_t, userXattr bool) (bool
 		return false, ""
 	}
 	return false, fmt.Sprintf("metacopy xattr %s of %s in the upper layer not read: %v", name, quote.String(rel), err)
-}
-
-func joinNotes(notes []string) string {
-	s := ""
-	for i, n := range notes {
-		if i > 0 {
-			s += "; "
-		}
-		s += n
-	}
-	return s
 }
 
 // placeKey is one classification: many holders of one file (a library
