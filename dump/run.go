@@ -48,6 +48,9 @@ type Process struct {
 	*fdinfo.Process
 	Namespace *Namespace
 	Results   []resolve.Result
+	// Places are where each result's file lives in its overlay, index
+	// for index with Results (resolve.Resolved.Places), for the manifest.
+	Places []resolve.Place
 }
 
 // Namespace is one mount namespace as seen from the root of the first
@@ -82,7 +85,7 @@ func RunContext(ctx context.Context, pid int, opts Options) (*Dump, error) {
 		}
 		procs = []*fdinfo.Process{p}
 	}
-	sess, err := resolve.NewSession(resolve.SessionOptions{TrustFdLinks: opts.Quirks.TrustFdLinks(), WatchBudget: opts.WatchBudget})
+	sess, err := resolve.NewSession(resolve.SessionOptions{TrustFdLinks: opts.Quirks.TrustFdLinks(), WatchBudget: opts.WatchBudget, Provenance: true})
 	if err != nil {
 		return nil, err
 	}
@@ -101,7 +104,7 @@ func RunContext(ctx context.Context, pid int, opts Options) (*Dump, error) {
 			}
 			return nil, err
 		}
-		d.Processes = append(d.Processes, &Process{Process: fp, Namespace: d.namespace(r), Results: r.Results})
+		d.Processes = append(d.Processes, &Process{Process: fp, Namespace: d.namespace(r), Results: r.Results, Places: r.Places})
 	}
 	return d, nil
 }

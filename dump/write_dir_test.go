@@ -14,6 +14,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/testenv"
+	"github.com/ovlfix/ovlfix/manifest"
 	"github.com/ovlfix/ovlfix/mountns"
 	"github.com/ovlfix/ovlfix/proto"
 	"github.com/ovlfix/ovlfix/resolve"
@@ -57,7 +58,7 @@ func TestWriteDir(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := testenv.DirNames(t, dir)
-	if want := []string{"fdinfo-1.img", "files.img", "mountpoints-1.img", ReportFile}; strings.Join(names, " ") != strings.Join(want, " ") {
+	if want := []string{"fdinfo-1.img", "files.img", "mountpoints-1.img", manifest.FileName, ReportFile}; strings.Join(names, " ") != strings.Join(want, " ") {
 		t.Errorf("directory holds %v, want %v", names, want)
 	}
 	var onDisk Report

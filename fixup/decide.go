@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/ovlfix/ovlfix/manifest"
 	"github.com/ovlfix/ovlfix/proto"
 	"github.com/ovlfix/ovlfix/resolve"
 	"golang.org/x/sys/unix"
@@ -26,6 +27,8 @@ type plan struct {
 	notes        []Problem
 	checked      int
 	unrepairable []string // "files.img id 7 (pid 1 fd 3): why"
+	// manifest is the provenance of every REG entry, as decided.
+	manifest *manifest.Manifest
 }
 
 // decide compares each REG entry referenced by a live object with the

@@ -5,6 +5,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ovlfix/ovlfix/manifest"
 	"github.com/ovlfix/ovlfix/quirks"
 )
 
@@ -124,4 +125,10 @@ type Report struct {
 	// Leftovers are temporary files of an interrupted earlier write found
 	// in the directory (harmless: CRIU ignores unknown files).
 	Leftovers []string `json:"leftovers,omitempty"`
+	// Manifest is the provenance of every REG entry of files.img as this
+	// run leaves it (ovlfix-manifest.json, docs/manifest.md), made from
+	// the same scan; not part of the report's JSON. Run does not write
+	// it: the post-dump hook does, and a failure there never fails the
+	// dump. nil when Run returned no report.
+	Manifest *manifest.Manifest `json:"-"`
 }

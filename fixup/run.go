@@ -78,7 +78,7 @@ func readDumpOnHost(dir string, rootPID int, logf logFunc) (*dumpImages, *pidMap
 // checkTasks scans and resolves each task through one resolve.Session,
 // then decides per entry (patching d's files.img in memory).
 func checkTasks(ctx context.Context, d *dumpImages, pm *pidMap, opts Options, logf logFunc) (*plan, error) {
-	sess, err := resolve.NewSession(resolve.SessionOptions{TrustFdLinks: opts.Quirks.TrustFdLinks()})
+	sess, err := resolve.NewSession(resolve.SessionOptions{TrustFdLinks: opts.Quirks.TrustFdLinks(), Provenance: true})
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,12 @@ func checkTasks(ctx context.Context, d *dumpImages, pm *pidMap, opts Options, lo
 			return nil, err
 		}
 	}
-	return decide(d, c.obs)
+	pl, err := decide(d, c.obs)
+	if err != nil {
+		return nil, err
+	}
+	pl.manifest = buildManifest(d, c.obs)
+	return pl, nil
 }
 
 // newReport is the report of the plan, stamped with the files.img hashes;
@@ -105,7 +110,7 @@ func checkTasks(ctx context.Context, d *dumpImages, pm *pidMap, opts Options, lo
 func newReport(dir string, opts Options, d *dumpImages, pl *plan) *Report {
 	rep := &Report{Version: ReportVersion, ImagesDir: dir, RootPID: opts.RootPID, DryRun: opts.DryRun,
 		Checked: pl.checked, Changes: append([]Change{}, pl.changes...), Problems: append([]Problem{}, pl.problems...),
-		Notes: pl.notes, Leftovers: leftovers(dir)}
+		Notes: pl.notes, Leftovers: leftovers(dir), Manifest: pl.manifest}
 	d.stamp(rep)
 	return rep
 }

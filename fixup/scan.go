@@ -29,6 +29,10 @@ type observation struct {
 	// proof is what fixup's own checks say about CRIU's entry and the
 	// resolver's value (checkEntry, proof.go).
 	proof proof
+	// place is where the file lives in its overlay (the resolution's
+	// resolve.Place), table the task's mount table: for the manifest.
+	place resolve.Place
+	table *mountns.Table
 }
 
 func (o *observation) label() string {
@@ -126,6 +130,10 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 		if i, ok := at[refKey(rf)]; ok {
 			ob.res = results[i]
 			ob.stat = statOf(&subset[i])
+			ob.table = table
+			if i < len(resolved.Places) {
+				ob.place = resolved.Places[i]
+			}
 			if idx, ok := c.d.ByID[rf.FileID]; ok && c.d.Entries[idx].GetReg() != nil {
 				ob.proof = checkEntry(c.d.Entries[idx].GetReg(), table, c.d.inDump(), root, host, &subset[i], &ob.res, ob.stat)
 			}

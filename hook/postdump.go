@@ -8,6 +8,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/fixup"
 	"github.com/ovlfix/ovlfix/internal/quote"
+	"github.com/ovlfix/ovlfix/manifest"
 	"github.com/ovlfix/ovlfix/quirks"
 )
 
@@ -42,9 +43,27 @@ func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, 
 		if werr := shown.WriteDiff(log); werr != nil {
 			log.Printf("writing the diff: %v", werr)
 		}
+		writeManifest(imageDir, rep, log)
 		log.Flush()
 	}
 	return rep, err
+}
+
+// writeManifest writes the provenance manifest fixup made
+// (fixup.Report.Manifest) into the images directory, so that it travels
+// with the dump (checkpoint archives copy the whole directory). It
+// replaces an earlier one atomically, so a second post-dump run rewrites
+// the same file. A failure is logged and never fails the dump: the
+// manifest describes the dump, CRIU's restore does not read it.
+func writeManifest(imageDir string, rep *fixup.Report, log *Logger) {
+	if rep.Manifest == nil || rep.DryRun {
+		return
+	}
+	if err := manifest.Write(imageDir, rep.Manifest); err != nil {
+		log.Printf("post-dump: %s not written (the dump is not affected): %s", manifest.FileName, quote.Error(err))
+		return
+	}
+	log.Printf("post-dump: provenance of %d REG entries written to %s", len(rep.Manifest.Files), manifest.FileName)
 }
 
 // summarize logs one line about the run; "files.img is right" only when

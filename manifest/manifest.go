@@ -27,8 +27,11 @@ type Manifest struct {
 
 // File is one REG entry of files.img.
 type File struct {
-	ID      uint32   `json:"id"`   // files.img entry id
-	Name    string   `json:"name"` // reg.name as files.img has it after ovlfix
+	ID   uint32 `json:"id"`   // files.img entry id
+	Name string `json:"name"` // reg.name as files.img has it after ovlfix
+	// NameB64 is the exact bytes of Name, base64 (Name replaces invalid
+	// UTF-8 by U+FFFD).
+	NameB64 string   `json:"name_b64"`
 	Holders []Holder `json:"holders"`
 	// The mount the file is reached through, as the target saw it.
 	MntID      int    `json:"mnt_id"`
@@ -75,4 +78,7 @@ type Overlay struct {
 	// (the runtime's path), UpperDir the upperdir option.
 	LayerDir string `json:"layer_dir,omitempty"`
 	UpperDir string `json:"upper_dir,omitempty"`
+	// Notes say how Where was told and what could not be checked (a
+	// layer not reachable, an inode number that did not match).
+	Notes []string `json:"notes,omitempty"`
 }

@@ -83,7 +83,10 @@ func (r *Resolver) resolveMap(o *fdinfo.Object, res *Result) {
 func overlayRel(m *mountns.Mount, path []byte) string {
 	mp := strings.TrimSuffix(m.Mountpoint, "/")
 	rest := string(path)
-	if strings.HasPrefix(rest, mp+"/") {
+	switch {
+	case rest == mp: // the mount's root directory itself (a cwd)
+		rest = ""
+	case strings.HasPrefix(rest, mp+"/"):
 		rest = rest[len(mp):]
 	}
 	return strings.TrimSuffix(m.Root, "/") + rest

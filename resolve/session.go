@@ -35,6 +35,11 @@ type SessionOptions struct {
 	// HostOpened, when set, is told every path opened through ovlfix's
 	// own root (HostView.Opened).
 	HostOpened func(path string)
+	// Provenance also tells, for every result on an overlay, where in the
+	// overlay the file lives (Resolved.Places; Layers.Locate), with the
+	// layer directories the resolution opened: one classification per
+	// distinct file of a process, however many objects hold it.
+	Provenance bool
 }
 
 // NewSession opens ovlfix's own root and reads its own mount table. Close
@@ -66,6 +71,11 @@ type Resolved struct {
 	Namespace uint64
 	// Watches is what resolving its watches cost.
 	Watches WatchSpend
+	// Places are where each result's file lives in its overlay, index for
+	// index with Results; nil unless SessionOptions.Provenance. Located
+	// counts the layer lookups made for them (one per distinct file).
+	Places  []Place
+	Located int
 }
 
 // Resolve resolves objs, a scan of live process pid (fdinfo.Scanner; a
@@ -105,6 +115,14 @@ func (s *Session) ResolveWith(ctx context.Context, pid int, objs []fdinfo.Object
 	var ce cancelError
 	if err := r.meter.walkStop(); errors.As(err, &ce) {
 		return nil, fmt.Errorf("pid %d: watch resolution stopped: %w", pid, ce.err)
+	}
+	if s.opts.Provenance {
+		p := &placer{layers: layers, memo: map[placeKey]Place{}}
+		out.Places = make([]Place, len(out.Results))
+		for i := range out.Results {
+			out.Places[i] = p.place(&out.Results[i])
+		}
+		out.Located = p.located
 	}
 	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/ovlfix/ovlfix/internal/testenv"
+	"github.com/ovlfix/ovlfix/manifest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -97,7 +98,7 @@ exit $rc`
 	}
 	after := testenv.DirFiles(t, f.Dir)
 	for name := range after {
-		if _, had := before[name]; !had && name != fixup.BackupFile && name != fixup.ReportFile {
+		if _, had := before[name]; !had && name != fixup.BackupFile && name != fixup.ReportFile && name != manifest.FileName {
 			t.Errorf("the hook wrote %s into the images directory", name)
 		}
 	}

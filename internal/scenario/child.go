@@ -172,6 +172,8 @@ func (c *child) step(st Step) error {
 			return err
 		}
 		return unix.Close(fd)
+	case "chmod":
+		return os.Chmod(path, 0o600)
 	case "rename":
 		return os.Rename(c.abs(st.Src), path)
 	case "unlink":

@@ -78,6 +78,8 @@ type Op struct {
 //	bind        bind-mount Src on Path
 //	open, open-rw, open-dir, mmap, watch, chdir, thread-open   as Op kinds
 //	copyup      open Path O_RDWR through the overlay and close it
+//	chmod       chmod Path 0600 (through a metacopy=on overlay: a
+//	            metadata-only copy-up)
 //	rename      rename Src to Path
 //	unlink      unlink Path
 //	umount      lazily unmount the mount on Path (umount -l, MNT_DETACH)
