@@ -251,11 +251,11 @@ func TestCheckArchiveDiff(t *testing.T) {
 		return f
 	}
 	files := []*inspect.File{
-		held("/etc/app.conf", 7, 0o644, nil),          // 0: copied up, in the diff: passes
-		held("/lib/x", 3, 0o644, nil),                 // 1: deleted
-		held("/var/d/y", 3, 0o644, nil),               // 2: under a deleted dir
+		held("/etc/app.conf", 7, 0o644, nil),                        // 0: copied up, in the diff: passes
+		held("/lib/x", 3, 0o644, nil),                               // 1: deleted
+		held("/var/d/y", 3, 0o644, nil),                             // 2: under a deleted dir
 		upper(held("/data/new", 9, 0o644, nil), manifest.UpperOnly), // 3: the diff's mode
-		held("/data/hard", 9, 0o600, nil),             // 4: a hard link member: its target's header
+		held("/data/hard", 9, 0o600, nil),                           // 4: a hard link member: its target's header
 		upper(held("/etc/other", 4, 0o644, nil), manifest.UpperOnly),
 		upper(held("/lib/copied", 3, 0o644, nil), manifest.CopiedUp),
 	}
