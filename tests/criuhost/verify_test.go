@@ -1,6 +1,9 @@
 package criuhost
 
 import (
+	"bytes"
+	"debug/elf"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -54,10 +57,10 @@ func runVerify(t *testing.T, ns *mountNS, tl tools, images, root string) (verify
 
 // TestVerifyPredictsCRIURestore dumps a container holding a lower-layer
 // file, an upper-only file, a mapped lower file and an unlinked file (a
-// ghost) with CRIU 4.2, and checks `ovlfix verify` against the real
+// ghost) and an ELF file (its build-ID recorded) with CRIU 4.2, and checks `ovlfix verify` against the real
 // restore: the untouched root verifies (exit 0) and restores; then for
 // each change of the root (a held file grown, chmod'ed, removed, replaced
-// by a directory; the ghost image removed) verify exits 11 naming that
+// by a directory, its build-ID changed; the ghost image removed) verify exits 11 naming that
 // file and the fd that holds it, and `criu restore` fails with exactly the
 // message verify predicted in its restore.log.
 func TestVerifyPredictsCRIURestore(t *testing.T) {
@@ -79,8 +82,10 @@ func TestVerifyPredictsCRIURestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns.write(l.lower+"/bin/holder", string(prog), 0o755)
+	ns.write(l.lower+"/elf", string(prog), 0o644) // an ELF file with a GNU build-ID, held by an fd
+	noteOff, noteLen := buildIDNote(t, tl.holder)
 	args := []string{"unshare-mnt", "overlay", l.merged, l.lower, l.upper, l.work, "-", "pivot", l.merged, "exec", "/bin/holder",
-		"open", "/lowerfile", "open", "/upperfile", "mmap", "/mapped", "open", "/doomed", "unlink", "/doomed"}
+		"open", "/lowerfile", "open", "/upperfile", "mmap", "/mapped", "open", "/doomed", "unlink", "/doomed", "open", "/elf"}
 	cmd := ns.command(tl.holder, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	h := startHolder(t, "holder", cmd)
@@ -100,7 +105,7 @@ func TestVerifyPredictsCRIURestore(t *testing.T) {
 		t.Fatalf("ovlfix inspect: %v\n%s", err, insp)
 	}
 	t.Logf("ovlfix inspect:\n%s", insp)
-	for _, want := range []string{`"/lowerfile"`, `"/upperfile"`, `"/mapped"`, `"/doomed"`, `"/bin/holder"`, ":exe", ":present"} {
+	for _, want := range []string{`"/elf"`, `"/lowerfile"`, `"/upperfile"`, `"/mapped"`, `"/doomed"`, `"/bin/holder"`, ":exe", ":present"} {
 		if !strings.Contains(string(insp), want) {
 			t.Errorf("ovlfix inspect does not list %s", want)
 		}
@@ -154,6 +159,14 @@ func TestVerifyPredictsCRIURestore(t *testing.T) {
 			return writeMode(merged+"/lowerfile", lowerData+"\n", 0o644)
 		},
 	}, {
+		name: "other-build-id", file: "/elf", check: "build-id", fd: 6,
+		mutate: func() error {
+			b := bytes.Clone(prog)
+			b[noteOff+noteLen-1] ^= 0xff // same size and mode, another build-ID
+			return os.WriteFile(merged+"/elf", b, 0o644)
+		},
+		undo: func() error { return os.WriteFile(merged+"/elf", prog, 0o644) },
+	}, {
 		name: "ghost-image-missing", file: "/doomed", check: "ghost", fd: 5, // the mmap closed its fd
 		images: func(dir string) string {
 			ghosts, _ := filepath.Glob(filepath.Join(dir, "ghost-file-*.img"))
@@ -206,6 +219,27 @@ func TestVerifyPredictsCRIURestore(t *testing.T) {
 			t.Logf("predicted and confirmed by criu restore: %q", p.CRIU)
 		})
 	}
+}
+
+// buildIDNote is where the GNU build-ID bytes of the ELF file at p are:
+// the offset and length of the note's descriptor (debug/elf).
+func buildIDNote(t *testing.T, p string) (off, n int) {
+	t.Helper()
+	f, err := elf.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	s := f.Section(".note.gnu.build-id")
+	if s == nil {
+		unavailable(t, p+" has no GNU build-ID (gcc without --build-id)")
+	}
+	b, err := s.Data()
+	if err != nil || len(b) < 16 {
+		t.Fatalf("%s: build-ID note: %v", p, err)
+	}
+	namesz, descsz := int(binary.LittleEndian.Uint32(b)), int(binary.LittleEndian.Uint32(b[4:]))
+	return int(s.Offset) + 12 + (namesz+3)&^3, descsz
 }
 
 // reapPid reaps pid once it is a zombie child of this process; it gives
