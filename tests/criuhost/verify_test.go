@@ -57,10 +57,11 @@ func runVerify(t *testing.T, ns *mountNS, tl tools, images, root string) (verify
 
 // TestVerifyPredictsCRIURestore dumps a container holding a lower-layer
 // file, an upper-only file, a mapped lower file and an unlinked file (a
-// ghost) and an ELF file (its build-ID recorded) with CRIU 4.2, and checks `ovlfix verify` against the real
+// ghost), an unlinked hard-linked file (a link remap) and an ELF file (its build-ID recorded) with CRIU 4.2, and checks `ovlfix verify` against the real
 // restore: the untouched root verifies (exit 0) and restores; then for
 // each change of the root (a held file grown, chmod'ed, removed, replaced
-// by a directory, its build-ID changed; the ghost image removed) verify exits 11 naming that
+// by a directory, its build-ID changed; the ghost image or the link remap
+// removed) verify exits 11 naming that
 // file and the fd that holds it, and `criu restore` fails with exactly the
 // message verify predicted in its restore.log.
 func TestVerifyPredictsCRIURestore(t *testing.T) {
@@ -77,6 +78,7 @@ func TestVerifyPredictsCRIURestore(t *testing.T) {
 	ns.write(l.lower+"/mapped", "mapped data\n", 0o644)
 	ns.write(l.lower+"/doomed", "doomed data\n", 0o644)
 	ns.write(l.upper+"/upperfile", "upper data\n", 0o644)
+	ns.write(l.upper+"/hard1", "hard-linked data\n", 0o644)
 	prog, err := os.ReadFile(tl.holder)
 	if err != nil {
 		t.Fatal(err)
@@ -85,7 +87,8 @@ func TestVerifyPredictsCRIURestore(t *testing.T) {
 	ns.write(l.lower+"/elf", string(prog), 0o644) // an ELF file with a GNU build-ID, held by an fd
 	noteOff, noteLen := buildIDNote(t, tl.holder)
 	args := []string{"unshare-mnt", "overlay", l.merged, l.lower, l.upper, l.work, "-", "pivot", l.merged, "exec", "/bin/holder",
-		"open", "/lowerfile", "open", "/upperfile", "mmap", "/mapped", "open", "/doomed", "unlink", "/doomed", "open", "/elf"}
+		"open", "/lowerfile", "open", "/upperfile", "mmap", "/mapped", "open", "/doomed", "unlink", "/doomed", "open", "/elf",
+		"link", "/hard1", "/hard2", "open", "/hard1", "unlink", "/hard1"} // nlink 1, name gone: a link remap
 	cmd := ns.command(tl.holder, args...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	h := startHolder(t, "holder", cmd)
@@ -98,6 +101,16 @@ func TestVerifyPredictsCRIURestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns.do("overlay", l.merged, l.lower, l.upper, l.work, "-")
+	merged := ns.path(l.merged)
+	remaps, _ := filepath.Glob(merged + "/link_remap.*")
+	if len(remaps) != 1 {
+		t.Fatalf("the dump left link remaps %q in the root, want one", remaps)
+	}
+	linkRemap, err := os.ReadFile(remaps[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	putLinkRemap := func() error { return writeMode(remaps[0], string(linkRemap), 0o644) }
 
 	// inspect lists every held file, the ghost with its image.
 	insp, err := ns.command(tl.ovlfix, "inspect", images).CombinedOutput()
@@ -105,7 +118,7 @@ func TestVerifyPredictsCRIURestore(t *testing.T) {
 		t.Fatalf("ovlfix inspect: %v\n%s", err, insp)
 	}
 	t.Logf("ovlfix inspect:\n%s", insp)
-	for _, want := range []string{`"/elf"`, `"/lowerfile"`, `"/upperfile"`, `"/mapped"`, `"/doomed"`, `"/bin/holder"`, ":exe", ":present"} {
+	for _, want := range []string{`"/elf"`, `"/hard1"`, "linked:", "link-remap-of:", `"/lowerfile"`, `"/upperfile"`, `"/mapped"`, `"/doomed"`, `"/bin/holder"`, ":exe", ":present"} {
 		if !strings.Contains(string(insp), want) {
 			t.Errorf("ovlfix inspect does not list %s", want)
 		}
@@ -121,8 +134,12 @@ func TestVerifyPredictsCRIURestore(t *testing.T) {
 		t.Fatalf("verify said restorable, criu restore failed: %v", err)
 	}
 	killRestored(pid)
+	if _, err := os.Stat(remaps[0]); err != nil { // a restore removes the link remaps it used
+		if err := putLinkRemap(); err != nil {
+			t.Fatal(err)
+		}
+	}
 
-	merged := ns.path(l.merged)
 	cases := []struct {
 		name, file, check string
 		fd                int
@@ -166,6 +183,10 @@ func TestVerifyPredictsCRIURestore(t *testing.T) {
 			return os.WriteFile(merged+"/elf", b, 0o644)
 		},
 		undo: func() error { return os.WriteFile(merged+"/elf", prog, 0o644) },
+	}, {
+		name: "link-remap-missing", file: "/hard1", check: "link-remap", fd: 7,
+		mutate: func() error { return os.Remove(remaps[0]) },
+		undo:   putLinkRemap,
 	}, {
 		name: "ghost-image-missing", file: "/doomed", check: "ghost", fd: 5, // the mmap closed its fd
 		images: func(dir string) string {
