@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/ovlfix/ovlfix/checkpoint"
+	"github.com/ovlfix/ovlfix/manifest"
 	"github.com/ovlfix/ovlfix/proto"
 )
 
@@ -60,7 +61,7 @@ func (l *Listing) readFiles(imgs checkpoint.Images) (map[uint32]*File, error) {
 		f := &File{
 			ID: fe.GetId(), Name: reg.GetName(), Flags: reg.GetFlags(), MntID: int(reg.GetMntId()),
 			Size: reg.GetSize(), HasSize: reg.Size != nil, Mode: reg.GetMode(), HasMode: reg.Mode != nil,
-			BuildID: buildIDBytes(reg.GetBuildId()), Ext: reg.GetExt(),
+			BuildID: buildIDBytes(reg.GetBuildId()), Ext: reg.GetExt(), Holders: []manifest.Holder{},
 		}
 		byID[f.ID] = f
 		l.Files = append(l.Files, f)
