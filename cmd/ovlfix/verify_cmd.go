@@ -17,7 +17,7 @@ type verifyFlags struct {
 	root      string
 	output    outputFormat
 	skipRWX   bool
-	sizeOnly  bool
+	validate  string
 	allMounts bool
 }
 
@@ -36,6 +36,9 @@ that hold it and the error line CRIU will log. Exit status 0: restorable; 11: so
 file will not reopen; 12: --root cannot be opened. Details: docs/verify.md.`,
 		Args: argsRule("exactly one checkpoint (ARCHIVE or DIR)", cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if f.validate != "buildid" && f.validate != "filesize" {
+				return usageError{fmt.Errorf("--file-validation must be buildid or filesize, got %q", f.validate)}
+			}
 			if f.root == "" {
 				return usageError{errors.New("verify needs the root the restore will use: --root DIR")}
 			}
@@ -45,7 +48,7 @@ file will not reopen; 12: --root cannot be opened. Details: docs/verify.md.`,
 	cmd.Flags().StringVar(&f.root, "root", "", "the root directory the restore will use (container rootfs or merged dir)")
 	addOutputFlag(cmd, &f.output, "output: text (the problems, each with CRIU's message) or json (docs/verify.md)")
 	cmd.Flags().BoolVar(&f.skipRWX, "skip-file-rwx-check", false, "the restore runs with CRIU's --skip-file-rwx-check: ignore r/w/x bits")
-	cmd.Flags().BoolVar(&f.sizeOnly, "file-validation-size", false, "the restore runs with CRIU's --file-validation=filesize: no build-ID check")
+	cmd.Flags().StringVar(&f.validate, "file-validation", "buildid", "CRIU's --file-validation of the restore: buildid (CRIU's default: size and build-ID) or filesize")
 	cmd.Flags().BoolVar(&f.allMounts, "all-mounts", false, "check files on every mount in DIR, not only those on the namespace's root mount")
 	return cmd
 }
@@ -68,7 +71,7 @@ func runVerify(ctx context.Context, out io.Writer, p string, f verifyFlags) erro
 		return withCode(exitRootUnusable, fmt.Errorf("--root: %w", err))
 	}
 	defer root.Close()
-	res, err := verify.Check(ctx, l, root, f.root, c.Diff, verify.Options{SkipFileRWXCheck: f.skipRWX, SizeOnly: f.sizeOnly, AllMounts: f.allMounts})
+	res, err := verify.Check(ctx, l, root, f.root, c.Diff, verify.Options{SkipFileRWXCheck: f.skipRWX, SizeOnly: f.validate == "filesize", AllMounts: f.allMounts})
 	if err != nil {
 		return err
 	}

@@ -62,6 +62,7 @@ func TestVerifyUsageAndExitCodes(t *testing.T) {
 	expect(t, ovlfix(t, "verify"), exitUsage, "exactly one checkpoint")
 	expect(t, ovlfix(t, "verify", realImages), exitUsage, "--root DIR")
 	expect(t, ovlfix(t, "verify", realImages, "--root", "/", "-o", "xml"), exitUsage, "text or json")
+	expect(t, ovlfix(t, "verify", realImages, "--root", "/", "--file-validation", "crc"), exitUsage, "buildid or filesize")
 	expect(t, ovlfix(t, "verify", realImages, "--root", "/nonexistent-root"), exitRootUnusable, "--root")
 	expect(t, ovlfix(t, "verify", "/etc/hostname", "--root", "/"), exitFailure, "archives: not yet supported")
 	expect(t, ovlfix(t, "verify", t.TempDir(), "--root", "/"), exitFailure, "files.img")
