@@ -6,11 +6,13 @@ import (
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/fh"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/fown"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/fs"
+	ghostfile "github.com/checkpoint-restore/go-criu/v7/crit/images/ghost-file"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/inventory"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/mm"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/mnt"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/pstree"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/regfile"
+	remapfpath "github.com/checkpoint-restore/go-criu/v7/crit/images/remap-file-path"
 	"github.com/checkpoint-restore/go-criu/v7/crit/images/vma"
 )
 
@@ -32,6 +34,20 @@ type (
 	MmEntry          = mm.MmEntry                // mm-N.img: exe_file_id, vmas
 	VmaEntry         = vma.VmaEntry              // mm_entry.vmas: shmid is the file id of a file mapping
 	InventoryEntry   = inventory.InventoryEntry  // inventory.img
+	// RemapFilePathEntry is remap-fpath.img's remap_file_path_entry: a
+	// files.img entry (orig_id) restored through a link remap (remap_id is
+	// another files.img id), a ghost (ghost-file-<remap_id in hex>.img) or
+	// a dead task's procfs dir (remap_id is the pid).
+	RemapFilePathEntry = remapfpath.RemapFilePathEntry
+	RemapType          = remapfpath.RemapType     // enum remap_type
+	GhostFileEntry     = ghostfile.GhostFileEntry // ghost-file-N.img: the first entry, then the data
+)
+
+// remap_type values (remap-file-path.proto).
+const (
+	RemapLinked = remapfpath.RemapType_LINKED
+	RemapGhost  = remapfpath.RemapType_GHOST
+	RemapProcfs = remapfpath.RemapType_PROCFS
 )
 
 // fd_types values ovlfix uses (fdinfo.proto).

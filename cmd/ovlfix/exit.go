@@ -24,6 +24,11 @@ const (
 	// exceeds its size cap (a FIFO, a symlink, a device). Reserved in
 	// docs/cli.md; mapped from proto's sentinel for it once that exists.
 	exitBadImageFile = 10
+	// exitNotRestorable: `verify` found files the restore will not
+	// reopen (the report names each one and CRIU's message).
+	exitNotRestorable = 11
+	// exitRootUnusable: `verify --root DIR` cannot open DIR as a directory.
+	exitRootUnusable = 12
 	exitInterrupted  = 130 // SIGINT (128+2), interrupt.go
 	exitTerminated   = 143 // SIGTERM (128+15), interrupt.go
 )

@@ -4,6 +4,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,5 +26,13 @@ func main() {
 		cmd.SetArgs(append([]string{"hook"}, os.Args[1:]...))
 	}
 	asHook = asHook || len(os.Args) > 1 && os.Args[1] == "hook"
+	if isCheckpointctlPlugin(os.Args[0]) { // `checkpointctl ovlfix ARGS`: inspect ARGS
+		args, ok := pluginArgs(os.Args[1:])
+		if !ok {
+			fmt.Println(pluginDescription)
+			os.Exit(pluginDescriptionExitCode)
+		}
+		cmd.SetArgs(args)
+	}
 	os.Exit(execute(cmd, newStopState(asHook), sigs, interruptGrace, os.Stderr))
 }
