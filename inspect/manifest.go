@@ -1,9 +1,7 @@
 package inspect
 
 import (
-	"encoding/json"
 	"errors"
-	"fmt"
 	"io/fs"
 
 	"github.com/ovlfix/ovlfix/checkpoint"
@@ -15,9 +13,6 @@ import (
 // record whose name is not the files.img entry's (files.img changed after
 // the manifest was written) is reported in Manifest.Problem or a Note and
 // not used: the listing is then what the images alone say.
-//
-// TODO(merge): manifest.Read is being written on another branch; this
-// parses with encoding/json into manifest.Manifest meanwhile.
 func (l *Listing) readManifest(imgs checkpoint.Images, byID map[uint32]*File) {
 	b, err := imgs.ReadFile(manifest.FileName)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -28,7 +23,7 @@ func (l *Listing) readManifest(imgs checkpoint.Images, byID map[uint32]*File) {
 		l.Manifest.Problem = err.Error()
 		return
 	}
-	m, err := parseManifest(b)
+	m, err := manifest.ReadFile(b)
 	if err != nil {
 		l.Manifest.Problem = err.Error()
 		return
@@ -48,17 +43,4 @@ func (l *Listing) readManifest(imgs checkpoint.Images, byID map[uint32]*File) {
 			f.Provenance = mf
 		}
 	}
-}
-
-// parseManifest decodes a manifest, refusing a version other than
-// manifest.Version (unknown fields are ignored, as the schema says).
-func parseManifest(b []byte) (*manifest.Manifest, error) {
-	var m manifest.Manifest
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, fmt.Errorf("%s: %w", manifest.FileName, err)
-	}
-	if m.Version != manifest.Version {
-		return nil, fmt.Errorf("%s: schema version %d, this build reads %d", manifest.FileName, m.Version, manifest.Version)
-	}
-	return &m, nil
 }

@@ -2,6 +2,7 @@ package manifest
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -115,4 +116,28 @@ func (e *endless) Read(p []byte) (int, error) {
 	}
 	e.n += len(p)
 	return len(p), nil
+}
+
+// TestHolderFDZero: fd 0 is written for a holder of kind "fd" (stdin on an
+// overlay file is common) and no "fd" for other kinds; both read back.
+func TestHolderFDZero(t *testing.T) {
+	for _, tc := range []struct {
+		h    Holder
+		want string
+	}{
+		{Holder{PID: 7, Kind: "fd", FD: 0}, `{"pid":7,"kind":"fd","fd":0}`},
+		{Holder{PID: 7, Kind: "fd", FD: 12}, `{"pid":7,"kind":"fd","fd":12}`},
+		{Holder{PID: 7, Kind: "cwd"}, `{"pid":7,"kind":"cwd"}`},
+		{Holder{PID: 7, Kind: "map", Map: "1000-2000"}, `{"pid":7,"kind":"map","map":"1000-2000"}`},
+	} {
+		b, err := json.Marshal(tc.h)
+		if err != nil || string(b) != tc.want {
+			t.Errorf("%+v: %s, %v; want %s", tc.h, b, err, tc.want)
+			continue
+		}
+		var back Holder
+		if err := json.Unmarshal(b, &back); err != nil || back != tc.h {
+			t.Errorf("%s read back as %+v, %v", b, back, err)
+		}
+	}
 }

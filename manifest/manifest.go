@@ -54,7 +54,7 @@ type File struct {
 type Holder struct {
 	PID  int    `json:"pid"`
 	Kind string `json:"kind"`          // "fd", "cwd", "root", "exe", "map"
-	FD   int    `json:"fd,omitempty"`  // Kind "fd"
+	FD   int    `json:"fd"`            // Kind "fd" (written for that kind only: holder_json.go)
 	Map  string `json:"map,omitempty"` // Kind "map": "start-end" in hex
 }
 
