@@ -1,6 +1,7 @@
 package podman
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -91,6 +92,7 @@ func TestCheckpointRestoreWithHook(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("exported %s (%s, %d bytes)", archive, c.format, st.Size())
+			checkHookRan(t, archive)
 			checkManifest(t, archive, layers)
 			checkInspect(t, archive, layers)
 			checkVerify(t, w, image, archive, "", "")
@@ -108,6 +110,32 @@ func TestCheckpointRestoreWithHook(t *testing.T) {
 			}
 			t.Logf("run, checkpoint, restore, watch: %v", time.Since(start).Round(time.Millisecond))
 		})
+	}
+}
+
+// checkHookRan: the hook's post-dump wrote ovlfix-fixup.json into CRIU's
+// images, so the archive carries it: proof that org.criu.config reached
+// CRIU through Podman and runc.
+func checkHookRan(t *testing.T, archive string) {
+	t.Helper()
+	files, _, err := members(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, ok := files["checkpoint/ovlfix-fixup.json"]
+	if !ok {
+		t.Fatalf("%s has no checkpoint/ovlfix-fixup.json: the hook's post-dump did not run", archive)
+	}
+	var report struct {
+		Checked  int   `json:"checked"`
+		Problems []any `json:"problems"`
+	}
+	if err := json.Unmarshal(raw, &report); err != nil {
+		t.Fatalf("ovlfix-fixup.json: %v\n%s", err, raw)
+	}
+	if report.Checked == 0 || len(report.Problems) != 0 {
+		t.Errorf("the hook's post-dump checked %d files with problems %v, want some and none:\n%s",
+			report.Checked, report.Problems, raw)
 	}
 }
 

@@ -3,6 +3,7 @@ package podman
 import (
 	"bufio"
 	"context"
+	"debug/elf"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,8 +42,9 @@ func newWorld(t *testing.T) *world {
 	testenv.RequireTool(t, "podman", "podman")
 	testenv.RequireTool(t, "runc", "runc")
 	testenv.RequireTool(t, "gcc", "gcc")
-	if _, err := os.Stat("/bin/busybox"); err != nil {
-		testenv.RequireTool(t, "busybox-static's /bin/busybox", "busybox-static")
+	if err := staticELF("/bin/busybox"); err != nil {
+		unavailable(t, fmt.Sprintf("the image needs a static busybox (Debian package busybox-static; "+
+			"scripts/setup.sh installs it): %v", err))
 	}
 	if built.err != nil {
 		t.Fatal(built.err)
@@ -58,6 +60,32 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(w.remove)
 	return w
+}
+
+// unavailable skips the test, or fails it in CI, where a skip would hide a
+// missing proof.
+func unavailable(t *testing.T, why string) {
+	t.Helper()
+	if testenv.InCI() {
+		t.Fatalf("CI must run this test, but: %s", why)
+	}
+	t.Skip(why)
+}
+
+// staticELF says why path is not a statically linked ELF program (the
+// image has no libc), or nil.
+func staticELF(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return fmt.Errorf("%s is dynamically linked", path)
+		}
+	}
+	return nil
 }
 
 // worldDir makes the world's directory, removed at the end of the test.
@@ -96,12 +124,8 @@ func criuDir(t *testing.T) string {
 	}
 	out, err := exec.Command(criu, "--version").CombinedOutput()
 	if err != nil || !criuVersionLine.Match(out) {
-		why := fmt.Sprintf("needs CRIU 4.2 at %s (or OVLFIX_CRIU42), with the shared libraries of Debian's "+
-			"criu package (../shared/criu/README.md); --version: %v %s", criu, err, strings.TrimSpace(string(out)))
-		if testenv.InCI() {
-			t.Fatal("CI must run this test, but: " + why)
-		}
-		t.Skip(why)
+		unavailable(t, fmt.Sprintf("needs CRIU 4.2 at %s (or OVLFIX_CRIU42), with the shared libraries of Debian's "+
+			"criu package (../shared/criu/README.md); --version: %v %s", criu, err, strings.TrimSpace(string(out))))
 	}
 	if filepath.Base(criu) != "criu" {
 		// runc runs "criu" from PATH: give it a directory where that is this binary
