@@ -31,7 +31,14 @@ pm() {
     --cgroup-manager cgroupfs --events-backend file --runtime runc --runtime-flag "root=$work/runc" "$@"
 }
 cleanup() {
+  local ids
+  ids=$(pm ps -aq --no-trunc 2>/dev/null || true)
   pm rm -fa -t 0 >/dev/null 2>&1 || true
+  # Podman 4.3.1 + runc 1.1.5 (cgroup v1) sometimes leave a container's
+  # cgroup behind, empty; rmdir removes only empty ones
+  for id in $ids; do
+    rmdir /sys/fs/cgroup/*/libpod_parent/libpod-"$id" /sys/fs/cgroup/libpod_parent/libpod-"$id" 2>/dev/null || true
+  done
   pm rmi -af >/dev/null 2>&1 || true
   pm system reset -f >/dev/null 2>&1 || true
   grep -o " $work[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null || true

@@ -186,6 +186,11 @@ func (w *world) must(args ...string) string {
 // remove deletes every container and image of the world, its storage, and
 // any mount left under its directory.
 func (w *world) remove() {
+	ids, err := w.podman("ps", "-aq", "--no-trunc")
+	if err != nil {
+		w.t.Errorf("cleanup: %v", err)
+	}
+	defer w.removeCgroups(strings.Fields(ids))
 	for _, args := range [][]string{{"rm", "-fa", "-t", "0"}, {"rmi", "-af"}, {"system", "reset", "-f"}} {
 		if out, err := w.podman(args...); err != nil {
 			w.t.Errorf("cleanup: %v\n%s", err, out)
@@ -200,6 +205,35 @@ func (w *world) remove() {
 			w.t.Errorf("cleanup: umount %s: %v", m, err)
 		} else {
 			w.t.Logf("cleanup: %s was still mounted", m)
+		}
+	}
+}
+
+// removeCgroups removes the containers' cgroups (cgroupfs manager:
+// libpod_parent/libpod-ID in each hierarchy) that Podman left behind
+// empty: it does so here after a checkpoint CRIU failed (seen with Podman
+// 4.3.1, runc 1.1.5, cgroup v1). rmdir removes only an empty cgroup.
+func (w *world) removeCgroups(ids []string) {
+	for _, id := range ids {
+		if strings.ContainsAny(id, "/.") || id == "" {
+			w.t.Errorf("cleanup: podman ps gave container id %q", id)
+			continue
+		}
+		dirs, err := filepath.Glob("/sys/fs/cgroup/*/libpod_parent/libpod-" + id)
+		if err != nil {
+			w.t.Errorf("cleanup: %v", err)
+		}
+		v2, _ := filepath.Glob("/sys/fs/cgroup/libpod_parent/libpod-" + id)
+		removed := 0
+		for _, d := range append(dirs, v2...) {
+			if err := unix.Rmdir(d); err != nil {
+				w.t.Errorf("cleanup: rmdir %s: %v", d, err)
+			} else {
+				removed++
+			}
+		}
+		if removed > 0 {
+			w.t.Logf("cleanup: removed the empty cgroup libpod_parent/libpod-%s Podman left (%d hierarchies)", id, removed)
 		}
 	}
 }
