@@ -32,7 +32,7 @@ pm() {
 }
 cleanup() {
   local ids
-  ids=$(pm ps -aq --no-trunc 2>/dev/null || true)
+  ids="$(pm ps -aq --no-trunc 2>/dev/null || true) $(cat "$work/ids" 2>/dev/null || true)"
   pm rm -fa -t 0 >/dev/null 2>&1 || true
   # Podman 4.3.1 + runc 1.1.5 (cgroup v1) sometimes leave a container's
   # cgroup behind, empty; rmdir removes only empty ones
@@ -87,6 +87,7 @@ make() {
   echo "+ podman container checkpoint --export $file${compress:+ $compress} $name   (holder hold${mode:+ $mode})" >>"$work/outcome"
   pm container checkpoint --export "$out/$file" $compress "$name" >/dev/null
   chmod 0644 "$out/$file"
+  pm inspect -f '{{.ID}}' "$name" >>"$work/ids"
   pm rm -f -t 0 "$name" >/dev/null
   echo "+ podman container restore --import $file --name $name-restored" >>"$work/outcome"
   if pm container restore --import "$out/$file" --name "$name-restored" >/dev/null 2>"$work/err"; then
@@ -97,6 +98,7 @@ make() {
     grep 'Error (' "$(pm inspect -f '{{.StaticDir}}' "$name-restored")/restore.log" | grep -v rlimit: |
       sed 's/^/    /' >>"$work/outcome"
   fi
+  pm inspect -f '{{.ID}}' "$name-restored" >>"$work/ids"
   pm rm -f -t 0 "$name-restored" >/dev/null
 }
 

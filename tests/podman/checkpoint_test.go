@@ -97,7 +97,7 @@ func TestCheckpointRestoreWithHook(t *testing.T) {
 			checkInspect(t, archive, layers)
 			checkVerify(t, w, image, archive, "", "")
 
-			w.must("rm", "-f", "-t", "0", ct)
+			w.rm(ct)
 			restored := w.name("restored")
 			w.must("container", "restore", "--import", archive, "--name", restored)
 			after := w.report(restored)
@@ -169,7 +169,7 @@ func TestRestoreFailsOnLowerSizeChange(t *testing.T) {
 	ct := w.startHolder(image, true)
 	archive := filepath.Join(w.dir, "export.tar.zst")
 	w.must("container", "checkpoint", "--export", archive, ct)
-	w.must("rm", "-f", "-t", "0", ct)
+	w.rm(ct)
 
 	changed := "lower data, longer now\n"
 	if err := os.WriteFile(filepath.Join(w.layerDir(image), "data", "lower.txt"), []byte(changed), 0o644); err != nil {
@@ -189,7 +189,7 @@ func TestRestoreFailsWithoutUpperFileInDiff(t *testing.T) {
 	ct := w.startHolder(image, true)
 	archive := filepath.Join(w.dir, "export.tar")
 	w.must("container", "checkpoint", "--export", archive, "--compress", "none", ct)
-	w.must("rm", "-f", "-t", "0", ct)
+	w.rm(ct)
 	broken := filepath.Join(w.dir, "no-upper.tar")
 	if err := withoutDiffMember(archive, broken, "data/upper.txt"); err != nil {
 		t.Fatal(err)
@@ -210,7 +210,7 @@ func TestRestoreOfAppendedCopiedUpFile(t *testing.T) {
 	checkHolding(t, "before the checkpoint", w.report(ct), true)
 	archive := filepath.Join(w.dir, "export.tar")
 	w.must("container", "checkpoint", "--export", archive, "--compress", "none", ct)
-	w.must("rm", "-f", "-t", "0", ct)
+	w.rm(ct)
 	names, err := diffNames(archive)
 	if err != nil {
 		t.Fatal(err)

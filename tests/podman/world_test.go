@@ -29,7 +29,8 @@ type world struct {
 	dir  string   // everything the world writes is under it
 	args []string // global podman options
 	env  []string
-	n    int // names made so far
+	n    int      // names made so far
+	ids  []string // containers removed before the end (their cgroups are checked at the end)
 }
 
 var criuVersionLine = regexp.MustCompile(`(?m)^Version: 4\.2$`)
@@ -183,6 +184,13 @@ func (w *world) must(args ...string) string {
 	return out
 }
 
+// rm removes a container now, remembering its id for removeCgroups.
+func (w *world) rm(name string) {
+	w.t.Helper()
+	w.ids = append(w.ids, strings.TrimSpace(w.must("inspect", "-f", "{{.ID}}", name)))
+	w.must("rm", "-f", "-t", "0", name)
+}
+
 // remove deletes every container and image of the world, its storage, and
 // any mount left under its directory.
 func (w *world) remove() {
@@ -190,7 +198,7 @@ func (w *world) remove() {
 	if err != nil {
 		w.t.Errorf("cleanup: %v", err)
 	}
-	defer w.removeCgroups(strings.Fields(ids))
+	defer w.removeCgroups(append(w.ids, strings.Fields(ids)...))
 	for _, args := range [][]string{{"rm", "-fa", "-t", "0"}, {"rmi", "-af"}, {"system", "reset", "-f"}} {
 		if out, err := w.podman(args...); err != nil {
 			w.t.Errorf("cleanup: %v\n%s", err, out)
@@ -226,9 +234,9 @@ func (w *world) removeCgroups(ids []string) {
 		v2, _ := filepath.Glob("/sys/fs/cgroup/libpod_parent/libpod-" + id)
 		removed := 0
 		for _, d := range append(dirs, v2...) {
-			if err := unix.Rmdir(d); err != nil {
+			if err := unix.Rmdir(d); err != nil && err != unix.ENOENT { // ENOENT: Podman was faster
 				w.t.Errorf("cleanup: rmdir %s: %v", d, err)
-			} else {
+			} else if err == nil {
 				removed++
 			}
 		}
