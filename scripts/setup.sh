@@ -4,8 +4,10 @@
 # libraries ../shared/criu/4.2/criu needs for tests/criuhost), gcc (the
 # benchmark's C holder and floor programs) with a static libc (libc6-dev:
 # tests/criuhost's holder runs inside a pivot_root'ed root), nsenter
-# (util-linux) and the Go modules pinned in go.sum (so that no test touches
-# the network). Safe to run again.
+# (util-linux), for tests/podman Podman with runc (crun, Podman's default,
+# cannot checkpoint here), Debian's static busybox (the test image's shell)
+# and zstd (reads Podman's default archives), and the Go modules pinned in
+# go.sum (so that no test touches the network). Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,11 @@ command -v gcc  >/dev/null 2>&1 || need+=(gcc)
 # gcc -static needs libc.a; gcc prints the bare name when it has none
 command -v gcc  >/dev/null 2>&1 && [ -e "$(gcc -print-file-name=libc.a)" ] || need+=(libc6-dev)
 command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
+command -v podman >/dev/null 2>&1 || need+=(podman)
+command -v runc   >/dev/null 2>&1 || need+=(runc)
+command -v zstd   >/dev/null 2>&1 || need+=(zstd)
+# the static build: Debian's busybox package has a dynamic /bin/busybox
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing ${need[*]}; run as root or: sudo apt-get install ${need[*]}" >&2

@@ -1,0 +1,208 @@
+/*
+ * holder - the container process the Podman tests checkpoint and restore.
+ *
+ * "holder hold [append]" (the container's command, pid 1) opens, in this order,
+ * files of the image (the test's rootfs puts them under /data):
+ *
+ *   fd 3  /data/lower.txt     O_RDONLY: stays in the image's lower layer
+ *   fd 4  /data/copied.txt    O_RDWR|O_APPEND: copied up (the open copies it
+ *                             up); with "hold append" also "appended\n" written
+ *   fd 5  /data/upper.txt     created, "upper data\n": upper layer only
+ *   fd 6  /data/unlinked.txt  created, "unlinked data\n", unlinked: a ghost
+ *   fd 7  inotify             IN_MODIFY on /data/watched.txt (lower, no other fd)
+ *   map   /data/mapped.txt    mmap'ed MAP_SHARED read-only, its fd closed
+ *
+ * then prints "READY" on stdout and waits. Every inotify event read from
+ * fd 7 appends "event\n" to /data/events (an upper file, opened per event).
+ *
+ * "holder report [PID]" (run with `podman exec`, PID default 1) prints what
+ * PID holds, one line each, so the restored state can be compared:
+ *
+ *   fd N LINK content=QUOTED   (read through /proc/PID/fd/N from offset 0)
+ *   fd N LINK watch=ino:HEX    (an inotify fd: the watched inode, from fdinfo)
+ *   fd N LINK                  (other fds that are not files: no content)
+ *   map PATH                   (a file mapping in /proc/PID/maps)
+ *   ino /data/watched.txt HEX  (its inode number now, to compare with watch=)
+ *   events N                   (lines in /data/events)
+ *
+ * Static (gcc -static) and small: the image holds busybox and this.
+ * Any failure prints "holder: WHAT: error" on stderr and exits 1.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static void die(const char *what)
+{
+	fprintf(stderr, "holder: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int must_open(const char *path, int flags)
+{
+	int fd = open(path, flags, 0644);
+	if (fd < 0)
+		die(path);
+	return fd;
+}
+
+static void must_write(int fd, const char *s, const char *what)
+{
+	if (write(fd, s, strlen(s)) != (ssize_t)strlen(s))
+		die(what);
+}
+
+static _Noreturn void hold(int append)
+{
+	if (close_range(3, ~0U, 0))
+		die("close_range");
+	must_open("/data/lower.txt", O_RDONLY);
+	int c = must_open("/data/copied.txt", O_RDWR | O_APPEND);
+	if (append)
+		must_write(c, "appended\n", "/data/copied.txt");
+	int u = must_open("/data/upper.txt", O_RDWR | O_CREAT | O_TRUNC);
+	must_write(u, "upper data\n", "/data/upper.txt");
+	int g = must_open("/data/unlinked.txt", O_RDWR | O_CREAT | O_TRUNC);
+	must_write(g, "unlinked data\n", "/data/unlinked.txt");
+	if (unlink("/data/unlinked.txt"))
+		die("unlink /data/unlinked.txt");
+	int in = inotify_init1(0);
+	if (in < 0)
+		die("inotify_init1");
+	if (inotify_add_watch(in, "/data/watched.txt", IN_MODIFY) < 0)
+		die("inotify_add_watch /data/watched.txt");
+	int m = must_open("/data/mapped.txt", O_RDONLY);
+	if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, m, 0) == MAP_FAILED)
+		die("mmap /data/mapped.txt");
+	close(m);
+	printf("READY\n");
+	fflush(stdout);
+	for (;;) {
+		char buf[4096];
+		if (read(in, buf, sizeof(buf)) <= 0)
+			continue; /* EINTR, e.g. around a checkpoint or restore */
+		int e = open("/data/events", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+		if (e >= 0) {
+			(void)!write(e, "event\n", 6);
+			close(e);
+		}
+	}
+}
+
+/* quoted prints s as one token: printable ASCII as is, the rest \xNN */
+static void quoted(const char *s, size_t n)
+{
+	putchar('"');
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch == '"' || ch == '\\')
+			printf("\\%c", ch);
+		else if (ch == '\n')
+			printf("\\n");
+		else if (ch >= 0x20 && ch < 0x7f)
+			putchar(ch);
+		else
+			printf("\\x%02x", ch);
+	}
+	putchar('"');
+}
+
+/* watches prints " watch=ino:HEX" for each watch in an inotify fd's fdinfo */
+static void watches(const char *pid, const char *fd)
+{
+	char path[512], line[1024];
+	snprintf(path, sizeof(path), "/proc/%s/fdinfo/%s", pid, fd);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		die(path);
+	while (fgets(line, sizeof(line), f)) {
+		char *ino = strstr(line, " ino:");
+		if (strncmp(line, "inotify ", 8) || !ino)
+			continue;
+		ino++;
+		printf(" watch=%.*s", (int)strcspn(ino, " \n"), ino);
+	}
+	fclose(f);
+}
+
+static int report(const char *pid)
+{
+	char dir[64], path[512], link[4096], buf[4096];
+	snprintf(dir, sizeof(dir), "/proc/%s/fd", pid);
+	DIR *d = opendir(dir);
+	if (!d)
+		die(dir);
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		ssize_t n = readlink(path, link, sizeof(link) - 1);
+		if (n < 0)
+			die(path);
+		link[n] = 0;
+		printf("fd %s ", de->d_name);
+		quoted(link, n);
+		if (link[0] == '/') {
+			int fd = open(path, O_RDONLY);
+			if (fd < 0)
+				die(path);
+			ssize_t r = pread(fd, buf, sizeof(buf), 0);
+			if (r < 0)
+				die(path);
+			close(fd);
+			printf(" content=");
+			quoted(buf, r);
+		} else if (!strcmp(link, "anon_inode:inotify")) {
+			watches(pid, de->d_name);
+		}
+		putchar('\n');
+	}
+	closedir(d);
+	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		die(path);
+	while (fgets(link, sizeof(link), f)) {
+		char *p = strchr(link, '/');
+		if (p && !strncmp(p, "/data/", 6)) {
+			p[strcspn(p, "\n")] = 0;
+			printf("map %s\n", p);
+		}
+	}
+	fclose(f);
+	struct stat st;
+	if (stat("/data/watched.txt", &st))
+		die("stat /data/watched.txt");
+	printf("ino /data/watched.txt %lx\n", (unsigned long)st.st_ino);
+	int events = 0;
+	f = fopen("/data/events", "r");
+	if (f) {
+		int ch;
+		while ((ch = fgetc(f)) != EOF)
+			events += ch == '\n';
+		fclose(f);
+	}
+	printf("events %d\n", events);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 2 && !strcmp(argv[1], "hold"))
+		hold(0);
+	if (argc == 3 && !strcmp(argv[1], "hold") && !strcmp(argv[2], "append"))
+		hold(1);
+	if ((argc == 2 || argc == 3) && !strcmp(argv[1], "report"))
+		return report(argc == 3 ? argv[2] : "1");
+	fprintf(stderr, "usage: holder hold [append] | holder report [PID]\n");
+	return 2;
+}
