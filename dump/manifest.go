@@ -59,7 +59,7 @@ func manifestFile(id uint32, r *resolve.Result, mnt int, table *mountns.Table, p
 		f.Mountpoint, f.FSType, f.Source = mount.Mountpoint, mount.FSType, mount.Source
 	}
 	if st := heldStat(r.Object); st != nil {
-		f.Size, f.Mode, f.Dev, f.Ino = st.Size, st.Mode, manifest.DevString(st.Dev), st.Ino
+		f.Size, f.Mode, f.Dev, f.Ino, f.MtimeNs = st.Size, st.Mode, manifest.DevString(st.Dev), st.Ino, st.MtimeNs
 	}
 	if r.Dev != 0 || r.Ino != 0 {
 		f.Dev, f.Ino = manifest.DevString(r.Dev), r.Ino

@@ -45,6 +45,9 @@ type Stat struct {
 	Size  int64
 	Nlink uint64
 	Rdev  uint64
+	// MtimeNs is st_mtim in nanoseconds since the epoch (the manifest
+	// records it: a copied-up file with the lower's mtime is unchanged).
+	MtimeNs int64
 }
 
 // Object is one file reference of one task.

@@ -223,7 +223,8 @@ func statOf(st *unix.Stat_t) *Stat {
 }
 
 func fillStat(out *Stat, st *unix.Stat_t) {
-	*out = Stat{Dev: st.Dev, Ino: st.Ino, Mode: st.Mode, Size: st.Size, Nlink: uint64(st.Nlink), Rdev: st.Rdev}
+	*out = Stat{Dev: st.Dev, Ino: st.Ino, Mode: st.Mode, Size: st.Size, Nlink: uint64(st.Nlink), Rdev: st.Rdev,
+		MtimeNs: st.Mtim.Nano()}
 }
 
 var specialNames = map[Kind]string{KindCwd: "cwd", KindRoot: "root", KindExe: "exe"}

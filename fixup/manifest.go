@@ -85,7 +85,7 @@ func describe(f *manifest.File, ob *observation) {
 		f.MntID, f.Mountpoint, f.FSType, f.Source = mnt.ID, mnt.Mountpoint, mnt.FSType, mnt.Source
 	}
 	if st := ob.stat; st != nil {
-		f.Size, f.Mode, f.Dev, f.Ino = st.Size, st.Mode, manifest.DevString(st.Dev), st.Ino
+		f.Size, f.Mode, f.Dev, f.Ino, f.MtimeNs = st.Size, st.Mode, manifest.DevString(st.Dev), st.Ino, st.MtimeNs
 	}
 	if ob.res.Dev != 0 || ob.res.Ino != 0 {
 		f.Dev, f.Ino = manifest.DevString(ob.res.Dev), ob.res.Ino

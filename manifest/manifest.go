@@ -43,6 +43,11 @@ type File struct {
 	Mode uint32 `json:"mode"` // st_mode, type bits included
 	Dev  string `json:"dev"`  // "major:minor" of st_dev
 	Ino  uint64 `json:"ino"`
+	// MtimeNs is st_mtim in nanoseconds since the epoch, 0 when unknown
+	// (a manifest of an older ovlfix). Overlay copy-up keeps the lower's
+	// mtime and a write changes it, so verify can tell a copied-up file
+	// that is still the image's from one the container changed.
+	MtimeNs int64 `json:"mtime_ns,omitempty"`
 	// Overlay: where in the overlay the file lives; nil when the mount
 	// is not an overlay or the layer could not be told (Unresolved says
 	// why).

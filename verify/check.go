@@ -47,7 +47,9 @@ func check(ctx context.Context, l *inspect.Listing, t tree, rootName string, dif
 		}
 		r.Checked++
 		if diff != nil {
-			p = checkUpper(f, diff, p)
+			if p, err = checkUpper(f, t, diff, p); err != nil {
+				return nil, fmt.Errorf("file id %d %q: %w", f.ID, f.Name, err)
+			}
 		}
 		if p != nil {
 			p.FileID, p.Name, p.Holders = f.ID, f.Name, f.Holders
@@ -272,18 +274,34 @@ func checkLinked(f *inspect.File, rm *inspect.Remap, t tree, opts Options) (*Pro
 // lives in the container's upper layer must come from rootfs-diff.tar, or
 // the restore finds the image's (lower) version or nothing. The problem
 // CRIU will meet, if any, is kept as the predicted message.
-func checkUpper(f *inspect.File, diff *checkpoint.RootfsDiff, p *Problem) *Problem {
+//
+// One exception: a copied-up (or metacopy) file that CRIU's checks pass
+// in the root and whose size, mode and mtime there are the ones the
+// manifest recorded of the held inode is the image's content still.
+// Overlay copy-up keeps the lower's mtime and any write changes it, and
+// Podman 4.3's rootfs-diff.tar carries added files only, so every file
+// merely opened for writing (O_RDWR, O_APPEND) would otherwise be flagged.
+func checkUpper(f *inspect.File, t tree, diff *checkpoint.RootfsDiff, p *Problem) (*Problem, error) {
 	prov := f.Provenance
 	if prov == nil || prov.Overlay == nil || f.Remap != nil {
-		return p
+		return p, nil
 	}
 	switch prov.Overlay.Where {
 	case manifest.UpperOnly, manifest.CopiedUp, manifest.Metacopy:
 	default:
-		return p
+		return p, nil
 	}
 	if _, ok := diff.Entries[cleanName(f.Name)]; ok {
-		return p
+		return p, nil
+	}
+	if p == nil && prov.MtimeNs != 0 && prov.Overlay.Where != manifest.UpperOnly {
+		n, err := t.lookup(cleanName(f.Name))
+		if err != nil {
+			return nil, err
+		}
+		if n.Exists && n.From == "root" && n.MtimeNs == prov.MtimeNs && n.Size == prov.Size && n.Mode == prov.Mode {
+			return nil, nil
+		}
 	}
 	up := &Problem{Check: CheckUpperInDiff, Found: fmt.Sprintf("%s in the container's upper layer at dump time, not in rootfs-diff.tar", prov.Overlay.Where)}
 	if p != nil {
@@ -292,7 +310,7 @@ func checkUpper(f *inspect.File, diff *checkpoint.RootfsDiff, p *Problem) *Probl
 	} else {
 		up.Found += "; the root's version passes CRIU's checks, so the restore reopens other content silently"
 	}
-	return up
+	return up, nil
 }
 
 // strerror is glibc's message for errno, as pr_perror prints it (Go's

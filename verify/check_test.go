@@ -258,8 +258,22 @@ func TestCheckArchiveDiff(t *testing.T) {
 		held("/data/hard", 9, 0o600, nil),                           // 4: a hard link member: its target's header
 		upper(held("/etc/other", 4, 0o644, nil), manifest.UpperOnly),
 		upper(held("/lib/copied", 3, 0o644, nil), manifest.CopiedUp),
+		upper(held("/lib/unchanged", 3, 0o644, nil), manifest.CopiedUp), // 7: copied up, never written
+		upper(held("/lib/touched", 3, 0o644, nil), manifest.CopiedUp),   // 8: written, same size
 	}
 	root.nodes["/lib/copied"] = reg(0o644, 3, nil) // the lower version passes CRIU's checks
+	// The manifest's stat of the held inode: the same mtime as the root's
+	// (copy-up keeps it) for 7; another one (a write) for 8.
+	for name, mtime := range map[string]int64{"/lib/unchanged": 1_700_000_000_123456789, "/lib/touched": 1_700_000_000_999} {
+		n := reg(0o644, 3, nil)
+		n.MtimeNs = 1_700_000_000_123456789
+		root.nodes[name] = n
+		for _, f := range files {
+			if f.Name == name {
+				f.Provenance.Size, f.Provenance.Mode, f.Provenance.MtimeNs = 3, 0o100644, mtime
+			}
+		}
+	}
 	for i, f := range files {
 		f.ID = uint32(i)
 	}
@@ -272,11 +286,12 @@ func TestCheckArchiveDiff(t *testing.T) {
 		got[p.Name] = p
 	}
 	want := map[string]struct{ check, criu string }{
-		"/lib/x":      {CheckOpen, "Can't open file lib/x on restore: No such file or directory"},
-		"/var/d/y":    {CheckOpen, "Can't open file var/d/y on restore: No such file or directory"},
-		"/data/new":   {CheckMode, "File data/new has bad mode 0100600 (expect 0100644)"},
-		"/etc/other":  {CheckUpperInDiff, "Can't open file etc/other on restore: No such file or directory"},
-		"/lib/copied": {CheckUpperInDiff, ""},
+		"/lib/x":       {CheckOpen, "Can't open file lib/x on restore: No such file or directory"},
+		"/var/d/y":     {CheckOpen, "Can't open file var/d/y on restore: No such file or directory"},
+		"/data/new":    {CheckMode, "File data/new has bad mode 0100600 (expect 0100644)"},
+		"/etc/other":   {CheckUpperInDiff, "Can't open file etc/other on restore: No such file or directory"},
+		"/lib/copied":  {CheckUpperInDiff, ""},
+		"/lib/touched": {CheckUpperInDiff, ""},
 	}
 	if len(got) != len(want) {
 		t.Errorf("problems %+v\nwant %v", r.Problems, want)

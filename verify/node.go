@@ -8,7 +8,9 @@ type node struct {
 	Exists bool
 	Mode   uint32 // st_mode, type bits included
 	Size   int64
-	Link   string // the symlink's target (Mode is S_IFLNK)
+	// MtimeNs is st_mtim in nanoseconds (0 for a diff member: not kept).
+	MtimeNs int64
+	Link    string // the symlink's target (Mode is S_IFLNK)
 	// From says where it was found: "root" (the directory given) or
 	// "rootfs-diff.tar" (the archive's diff, a member header).
 	From string

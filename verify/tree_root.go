@@ -28,7 +28,7 @@ func (t rootTree) lookup(p string) (node, error) {
 		}
 		return node{}, err
 	}
-	n := node{Exists: true, Mode: st.Mode, Size: st.Size, From: "root"}
+	n := node{Exists: true, Mode: st.Mode, Size: st.Size, MtimeNs: st.Mtim.Nano(), From: "root"}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFLNK:
 		if n.Link, err = t.readlink(p); err != nil {
