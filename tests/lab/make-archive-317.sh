@@ -126,6 +126,29 @@ else
 fi
 
 ### B. plain criu dump with the hook, packed in Podman's layout
+# restore_b ARCHIVE: restores archive B the way Podman would (informational):
+# a fresh overlay on the image's layer, rootfs-diff.tar extracted into it and
+# deleted.files removed from it, then criu restore --root of that merged dir.
+restore_b() {
+	local x=/tmp/rb rc
+	step "B'. criu restore --root of archive B applied to a fresh overlay (informational)"
+	mkdir -p $x && mount -t tmpfs -o size=32m rb $x && mkdir -p $x/arch $x/upper $x/work $x/root
+	tar --zstd -xf "$1" -C $x/arch &&
+		mount -t overlay overlay -o lowerdir=$C/lower,upperdir=$x/upper,workdir=$x/work $x/root &&
+		tar -xf $x/arch/rootfs-diff.tar -C $x/root &&
+		python3 -c 'import json,os,sys; [os.unlink(sys.argv[1] + p) for p in json.load(open(sys.argv[2]))]' $x/root $x/arch/deleted.files ||
+		{ echo "could not apply archive B to a fresh overlay"; return; }
+	local t=$(now)
+	criu restore -D $x/arch/checkpoint --root $x/root -d -v4 -o /tmp/restore-hook.log; rc=$?
+	echo "criu restore -D checkpoint --root <fresh overlay + rootfs-diff.tar - deleted.files> -d: exit $rc, $(since $t)"
+	grep -E 'Error|bad size|path hint|Restore .*watch' /tmp/restore-hook.log | head -10 | sed 's/^/   restore.log: /'
+	if [ "$rc" -eq 0 ]; then
+		local r=$(cut -d' ' -f1 $x/root/ready)
+		echo "restored pid $r; fds:"; ls -l /proc/$r/fd | sed -n 's/^.* \([0-9]* -> .*\)$/   \1/p'
+		grep -h inotify /proc/$r/fdinfo/* | sed 's/^/   /'
+		kill -9 "$r" "$(cut -d' ' -f2 $x/root/ready)" 2>/dev/null
+	fi
+}
 step "B. criu dump --action-script <ovlfix hook> of the holder on a real overlay (packed by this script)"
 B=$OUT/criu-3.17.1-lab-6.1-hook.tar.zst
 rm -f "$B"
@@ -142,6 +165,7 @@ setsid unshare -m --propagation private /bin/sh -c '
 	cd $C/rootfs && pivot_root . old && exec /bin/busybox sh -c "/bin/busybox umount -l /old && exec /bin/holder watch"
 	' $C </dev/null >/tmp/ctr.out 2>&1 &
 ctr=$!
+disown $ctr # the dump kills it: no "Killed" notice from this shell
 for _ in $(seq 100); do [ -s $C/upper/ready ] && break; sleep 0.1; done
 [ -s $C/upper/ready ] || { cat /tmp/ctr.out; fail "holder did not start"; exit 1; }
 echo "holder pid $ctr (ready: $(cat $C/upper/ready)); its fds:"
@@ -176,10 +200,13 @@ import json, sys
 print(json.dumps({"ociVersion": "1.0.2", "process": {"args": ["/bin/holder", "watch"], "cwd": "/data"},
 	"root": {"path": "rootfs"}, "annotations": {"ovlfix.madeBy": sys.argv[1]}}, indent=2))
 PY
-	(cd $W && tar --owner=0 --group=0 --numeric-owner --zstd -cf "$B" checkpoint rootfs-diff.tar deleted.files config.dump spec.dump)
+	mv $W/checkpoint/stats-dump $W/stats-dump # Podman moves it out of checkpoint/ too
+	(cd $W && tar --owner=0 --group=0 --numeric-owner --sort=name --zstd -cf "$B" \
+		checkpoint rootfs-diff.tar deleted.files stats-dump config.dump spec.dump)
 	describe "$B"
 	echo "checkpoint/ files the hook wrote:"; ls -l $W/checkpoint | grep -iE 'ovlfix|irmap' | sed 's/^/   /'
 	[ -s $W/checkpoint/irmap-cache ] && { echo "crit decode -i checkpoint/irmap-cache:"; crit decode -i $W/checkpoint/irmap-cache | sed 's/^/   /'; }
+	restore_b "$B"
 else
 	fail "criu dump with the hook"
 fi
