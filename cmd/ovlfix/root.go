@@ -18,5 +18,6 @@ each one inside the process's own mount namespace, and writes CRIU images.`,
 	root.AddCommand(newDumpCmd(), newDemoCmd(), newCheckCmd())
 	root.AddCommand(newFixupCmd())
 	root.AddCommand(newHookCmd())
+	root.AddCommand(newCriuCmd())
 	return root
 }
