@@ -9,9 +9,9 @@ import (
 	"strings"
 
 	"github.com/ovlfix/ovlfix/proto"
-	gproto "google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/encoding/protowire"
 	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/encoding/protowire"
+	gproto "google.golang.org/protobuf/proto"
 )
 
 // The fake CRIU: this test binary started by the proxy as `<bin> swrk FD`

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/ovlfix/ovlfix/proto"
-	gproto "google.golang.org/protobuf/proto"
 	"golang.org/x/sys/unix"
+	gproto "google.golang.org/protobuf/proto"
 )
 
 // imagesFDAt is where the fake runtime keeps its images directory fd: a

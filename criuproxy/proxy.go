@@ -14,8 +14,8 @@ import (
 	"github.com/ovlfix/ovlfix/hook"
 	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/proto"
-	gproto "google.golang.org/protobuf/proto"
 	"golang.org/x/sys/unix"
+	gproto "google.golang.org/protobuf/proto"
 )
 
 // LogPrefix starts every line the proxy itself writes.

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/ovlfix/ovlfix/proto"
-	gproto "google.golang.org/protobuf/proto"
 	"golang.org/x/sys/unix"
+	gproto "google.golang.org/protobuf/proto"
 )
 
 const threeScripts = "pre-dump,orphan-pts-master,post-dump"
