@@ -102,7 +102,7 @@ func runFakeCRIU(fdArg string) int {
 		switch req.GetType() {
 		case proto.CriuReqVersion:
 			f.send(respBytes(&proto.CriuResp{Type: req.Type, Success: gproto.Bool(true)}, "version-future"))
-		case proto.CriuReqDump:
+		case proto.CriuReqDump, proto.CriuReqRestore:
 			f.dump(&req)
 		default:
 			f.send(respBytes(&proto.CriuResp{Type: req.Type, Success: gproto.Bool(false), CrErrmsg: gproto.String("Invalid req")}, ""))

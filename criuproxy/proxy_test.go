@@ -252,3 +252,30 @@ func TestSignalReachesCRIU(t *testing.T) {
 		t.Errorf("the proxy exited %d, want 143", code)
 	}
 }
+
+// A restore whose runtime asks for notifications (runc needs post-restore
+// to learn the restored pid and save its state): every notification goes
+// to the runtime, the hook does not run.
+func TestRestoreNotificationsReachTheRuntime(t *testing.T) {
+	h := startProxy(t, setup{scripts: "setup-namespaces,post-restore"})
+	h.send(encodeRequest(t, proto.CriuReqRestore, dumpOpts(h.imagesFD, true)))
+	var scripts []string
+	for {
+		r := decodeResp(t, h.recv().data)
+		if r.GetType() != proto.CriuReqNotify {
+			if r.GetType() != proto.CriuReqRestore || !r.GetSuccess() {
+				t.Fatalf("got %v, want the restore's success", r)
+			}
+			break
+		}
+		scripts = append(scripts, r.GetNotify().GetScript())
+		h.send(notifyAnswer(t))
+	}
+	if got := strings.Join(scripts, ","); got != "setup-namespaces,post-restore" {
+		t.Errorf("notifications passed on: %q, want setup-namespaces,post-restore", got)
+	}
+	h.finish()
+	if calls := h.hookCalls(); len(calls) != 0 {
+		t.Errorf("the hook ran at a restore: %+v", calls)
+	}
+}

@@ -64,8 +64,8 @@ func prepareRequest(data []byte, pr peer) (out []byte, req request, isRequest bo
 			changed = true
 		}
 	}
+	req.runtimeNotify = opts.GetNotifyScripts()
 	if m.GetType() == proto.CriuReqDump {
-		req.runtimeNotify = opts.GetNotifyScripts()
 		if !req.runtimeNotify {
 			opts.NotifyScripts = gproto.Bool(true)
 			changed = true
