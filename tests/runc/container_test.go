@@ -1,0 +1,219 @@
+package runc
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// opTimeout bounds one runc command (a checkpoint or restore included).
+const opTimeout = 60 * time.Second
+
+// container is one runc container on an overlay rootfs, in a private
+// mount namespace held by an anchor process.
+type container struct {
+	t      *testing.T
+	tl     tools
+	id     string
+	base   string // lower/, upper/, work/, bundle/ (rootfs/ is the overlay), runc-root/
+	anchor *exec.Cmd
+}
+
+func (c *container) path(p ...string) string { return filepath.Join(append([]string{c.base}, p...)...) }
+
+// newContainer lays out the bundle and mounts its overlay rootfs in a new
+// private mount namespace. Cleanup deletes the container and kills the
+// anchor (the overlay goes with its namespace).
+func newContainer(t *testing.T, tl tools) *container {
+	t.Helper()
+	c := &container{t: t, tl: tl, base: t.TempDir(), id: "ovlfix-proxy-" + strconv.Itoa(os.Getpid())}
+	for _, d := range []string{"lower/bin", "lower/dev", "lower/proc", "lower/sys", "lower/tmp", "upper", "work", "bundle/rootfs", "runc-root"} {
+		if err := os.MkdirAll(c.path(d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(t, tl.busybox, c.path("lower/bin/busybox"))
+	copyFile(t, tl.watcher, c.path("lower/bin/watcher"))
+	if err := os.Symlink("busybox", c.path("lower/bin/sh")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.path("lower/lowerfile"), []byte("lower\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.writeConfig()
+	c.anchor = exec.Command("unshare", "-m", "--propagation", "private", "sleep", "3600")
+	if err := c.anchor.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.cleanup)
+	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", c.path("lower"), c.path("upper"), c.path("work"))
+	// unshare has made the namespace once mount succeeds in it; retry
+	// until then (nsenter into the anchor before it unshared sees the
+	// host's namespace, where the test must not mount).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if c.inPrivateNS() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the anchor did not enter a new mount namespace in 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if out, err := c.nsenter("mount", "-t", "overlay", "overlay", "-o", opts, c.path("bundle/rootfs")).CombinedOutput(); err != nil {
+		t.Fatalf("mount the overlay rootfs: %v\n%s", err, out)
+	}
+	return c
+}
+
+// inPrivateNS reports whether the anchor's mount namespace is not ours.
+func (c *container) inPrivateNS() bool {
+	own, err1 := os.Readlink("/proc/self/ns/mnt")
+	theirs, err2 := os.Readlink("/proc/" + strconv.Itoa(c.anchor.Process.Pid) + "/ns/mnt")
+	return err1 == nil && err2 == nil && own != theirs
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// writeConfig writes the bundle's config.json from `runc spec`: the
+// watcher as the process, no terminal, a writable root, and rlimits
+// equal to the test's own (runc cannot raise them here).
+func (c *container) writeConfig() {
+	t := c.t
+	spec := exec.Command(c.tl.runc, "spec")
+	spec.Dir = c.path("bundle")
+	if out, err := spec.CombinedOutput(); err != nil {
+		t.Fatalf("runc spec: %v\n%s", err, out)
+	}
+	raw, err := os.ReadFile(c.path("bundle/config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	proc := cfg["process"].(map[string]any)
+	proc["terminal"] = false
+	proc["args"] = []string{"/bin/watcher", "/lowerfile", "/tmp/events"}
+	proc["rlimits"] = []map[string]any{rlimit(t, "RLIMIT_NOFILE", unix.RLIMIT_NOFILE), rlimit(t, "RLIMIT_NPROC", unix.RLIMIT_NPROC)}
+	cfg["root"].(map[string]any)["readonly"] = false
+	out, err := json.MarshalIndent(cfg, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(c.path("bundle/config.json"), out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// rlimit is the test's own soft and hard limit (getrlimit).
+func rlimit(t *testing.T, name string, resource int) map[string]any {
+	t.Helper()
+	var r unix.Rlimit
+	if err := unix.Getrlimit(resource, &r); err != nil {
+		t.Fatalf("getrlimit %s: %v", name, err)
+	}
+	return map[string]any{"type": name, "soft": r.Cur, "hard": r.Max}
+}
+
+func (c *container) nsenter(args ...string) *exec.Cmd {
+	return exec.Command("nsenter", append([]string{"-t", strconv.Itoa(c.anchor.Process.Pid), "-m", "--"}, args...)...)
+}
+
+// runc runs `runc --root <ours> --criu criu args...` in the namespace,
+// with env added; stdio is /dev/null (a restored task must
+// hold no pipe of the test's). It returns runc's stderr and error.
+func (c *container) runc(criu string, env []string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	full := append([]string{c.tl.runc, "--root", c.path("runc-root")}, args...)
+	if criu != "" {
+		full = append([]string{c.tl.runc, "--root", c.path("runc-root"), "--criu", criu}, args...)
+	}
+	cmd := c.nsenter(full...) // in "/" of the namespace: run and restore take --bundle
+	cmd.Env = append(os.Environ(), env...)
+	errPath := c.path(fmt.Sprintf("runc-%s-%d.err", args[0], time.Now().UnixNano()))
+	errf, err := os.Create(errPath)
+	if err != nil {
+		return "", err
+	}
+	cmd.Stderr = errf
+	if err := cmd.Start(); err != nil {
+		errf.Close()
+		return "", err
+	}
+	stop := context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
+	werr := cmd.Wait()
+	stop()
+	errf.Close()
+	out, _ := os.ReadFile(errPath)
+	if ctx.Err() != nil {
+		werr = fmt.Errorf("%w (killed after %v)", werr, opTimeout)
+	}
+	return string(out), werr
+}
+
+// state is `runc state`'s status and pid ("" when runc knows no container).
+func (c *container) state() (status string, pid int) {
+	var so bytes.Buffer
+	cmd := c.nsenter(c.tl.runc, "--root", c.path("runc-root"), "state", c.id)
+	cmd.Stdout = &so
+	if cmd.Run() != nil {
+		return "", 0
+	}
+	var st struct {
+		Status string `json:"status"`
+		Pid    int    `json:"pid"`
+	}
+	if json.Unmarshal(so.Bytes(), &st) != nil {
+		return "", 0
+	}
+	return st.Status, st.Pid
+}
+
+// events is the watcher's log, read from the overlay's upper layer.
+func (c *container) events() string {
+	b, _ := os.ReadFile(c.path("upper/tmp/events"))
+	return string(b)
+}
+
+// waitEvents waits (polling, at most 20 s) until the watcher's log has n
+// lines starting with word.
+func (c *container) waitEvents(word string, n int) bool {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if strings.Count("\n"+c.events(), "\n"+word+" ") >= n {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return false
+}
+
+func (c *container) cleanup() {
+	_, _ = c.runc("", nil, "delete", "-f", c.id)
+	if c.anchor != nil && c.anchor.Process != nil {
+		_ = c.anchor.Process.Kill()
+		_ = c.anchor.Wait()
+	}
+}
