@@ -50,6 +50,7 @@ file is involved. Any other invocation ("criu --version", "criu check", ...) is 
 the real CRIU unchanged. Budgets: as "ovlfix hook" (OVLFIX_WATCH_BUDGET_*). Details:
 docs/hook.md, "The proxy route".`,
 		DisableFlagParsing: true,
+		Args:               argsRule("[--real PATH] and a CRIU command line (swrk FD, --version, check, ...)", criuCommandLine),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if code := runCriu(args, cmd.ErrOrStderr()); code != 0 {
 				return withCode(code, loggedError{fmt.Errorf("exit %d", code)})
@@ -114,6 +115,23 @@ func runCriu(args []string, stderr io.Writer) int {
 		return 128 + int(ws.Signal())
 	}
 	return exitFailure
+}
+
+// criuCommands are the first words of CRIU's command lines (criu/crtools.c).
+var criuCommands = map[string]bool{"dump": true, "pre-dump": true, "restore": true, "lazy-pages": true, "check": true,
+	"page-server": true, "service": true, "swrk": true, "dedup": true, "cpuinfo": true, "exec": true, "show": true, "image-streamer": true}
+
+// criuCommandLine accepts what can be a CRIU command line after --real:
+// an option first, or one of CRIU's commands.
+func criuCommandLine(_ *cobra.Command, args []string) error {
+	_, rest, err := criuRealFlag(args)
+	if err != nil {
+		return err
+	}
+	if len(rest) == 0 || strings.HasPrefix(rest[0], "-") || criuCommands[rest[0]] {
+		return nil
+	}
+	return fmt.Errorf("%q is not a CRIU command", rest[0])
 }
 
 // criuRealFlag takes a leading --real PATH (or --real=PATH) off args.
