@@ -120,7 +120,7 @@ func (p *proxy) runHook(ctx context.Context, action string, req request) bool {
 	}
 	if f := openCRIULog(p.criuPID, req.logFile); f != nil {
 		defer f.Close()
-		logw = io.MultiWriter(logw, f)
+		logw = bestEffort{f, logw}
 	}
 	hopts.Log = logw
 	hopts.WorkDir = "/proc/" + strconv.Itoa(p.criuPID) + "/cwd"
@@ -165,4 +165,17 @@ func (p *proxy) runHook(ctx context.Context, action string, req request) bool {
 	}
 	p.logf("%s: hook done in %v", action, time.Since(start).Round(time.Microsecond))
 	return true
+}
+
+// bestEffort writes to every writer, whatever each returns: a stderr
+// nobody reads must not keep the hook's lines from CRIU's log.
+type bestEffort []io.Writer
+
+func (b bestEffort) Write(p []byte) (int, error) {
+	for _, w := range b {
+		if w != nil {
+			_, _ = w.Write(p)
+		}
+	}
+	return len(p), nil
 }

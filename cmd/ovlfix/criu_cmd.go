@@ -84,6 +84,9 @@ func runCriu(args []string, stderr io.Writer) int {
 	if err != nil {
 		logf("%s; using the default watch budget", quote.Error(err))
 	}
+	// A closed stderr must not kill the proxy (Go dies of SIGPIPE on fd 2
+	// unless SIGPIPE is notified; ignoring it would pass SIG_IGN to CRIU).
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	ctx, cancel := context.WithCancelCause(context.Background())
