@@ -133,6 +133,15 @@ func (f *fakeCRIU) dump(req *proto.CriuReq) {
 		fail(err.Error())
 		return
 	}
+	if name := req.GetOpts().GetLogFile(); name != "" { // CRIU's log, in its work dir
+		lf, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_APPEND, 0o600)
+		if err != nil {
+			fail(err.Error())
+			return
+		}
+		fmt.Fprintf(lf, "fake criu log\n")
+		defer lf.Close()
+	}
 	if _, err := os.Stat("marker"); err != nil {
 		fail("images directory has no marker: " + err.Error())
 		return

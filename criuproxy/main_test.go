@@ -82,6 +82,7 @@ func recordingHook(ctx context.Context, env hook.Env, opts hook.Options) error {
 	c.Marker = err == nil
 	_, err = os.Stat(opts.WorkDir + "/marker")
 	c.WorkMarker = err == nil
+	fmt.Fprintf(opts.Log, "test hook line: %s\n", env.Action)
 	f, err := os.OpenFile(os.Getenv(envHookLog), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil

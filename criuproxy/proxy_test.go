@@ -115,6 +115,9 @@ func TestRelayRuntimeAsksForNotifications(t *testing.T) {
 		t.Errorf("the fake CRIU sent %d fds, want 1", fdsSent)
 	}
 	checkHookCalls(t, h, pid, "pre-dump", "post-dump")
+	if b, err := os.ReadFile(h.dir + "/dump.log"); err != nil || string(b) != "fake criu log\ntest hook line: pre-dump\ntest hook line: post-dump\n" {
+		t.Errorf("CRIU's log (log_file in its work dir) is %q, %v; want CRIU's line and the hook's two", b, err)
+	}
 	t.Logf("%d packets each way byte-identical; hook calls %+v", len(sent), h.hookCalls())
 }
 
