@@ -20,15 +20,17 @@ import (
 
 // criuProgram is the name under which this binary behaves as `ovlfix
 // criu`: a runtime runs it as CRIU (`runc --criu /usr/local/bin/ovlfix-criu`).
+// A symlink named plain "criu" does the same, for runtimes that look CRIU
+// up in PATH (Podman through runc): FindReal skips ovlfix itself there.
 const criuProgram = "ovlfix-criu"
 
 // criuArgs returns the arguments of `ovlfix criu` when argv invokes it
-// (argv[0] named ovlfix-criu, or `ovlfix criu ...`). main runs it before
-// cobra: every argument that is not the proxy's own must reach the real
-// CRIU unchanged, flags included.
+// (argv[0] named ovlfix-criu or criu, or `ovlfix criu ...`). main runs it
+// before cobra: every argument that is not the proxy's own must reach the
+// real CRIU unchanged, flags included.
 func criuArgs(argv []string) ([]string, bool) {
 	switch {
-	case len(argv) > 0 && filepath.Base(argv[0]) == criuProgram:
+	case len(argv) > 0 && (filepath.Base(argv[0]) == criuProgram || filepath.Base(argv[0]) == "criu"):
 		return argv[1:], true
 	case len(argv) > 1 && argv[1] == "criu":
 		return argv[2:], true

@@ -19,7 +19,8 @@ func TestCriuArgs(t *testing.T) {
 		{[]string{"/usr/bin/ovlfix", "criu", "--real", "/x/criu", "swrk", "3"}, []string{"--real", "/x/criu", "swrk", "3"}, true},
 		{[]string{"ovlfix", "hook"}, nil, false},
 		{[]string{"ovlfix-hook"}, nil, false},
-		{[]string{"/usr/local/bin/criu", "swrk", "3"}, nil, false},
+		{[]string{"/usr/local/lib/ovlfix/criu", "swrk", "3"}, []string{"swrk", "3"}, true}, // first in PATH for Podman
+		{[]string{"/usr/local/bin/criu-ng", "swrk", "3"}, nil, false},
 	} {
 		got, ok := criuArgs(c.argv)
 		if ok != c.ok || strings.Join(got, " ") != strings.Join(c.want, " ") {
@@ -82,6 +83,7 @@ func TestCriuPassesOtherInvocationsToTheRealCRIU(t *testing.T) {
 		want string
 	}{
 		{"PATH, skipping criu -> ovlfix", exec.Command(proxy, "--version"), []string{"PATH=" + loop + ":" + realDir + ":/usr/bin:/bin"}, "real criu: " + fake + " --version\n"},
+		{"invoked as criu, first in PATH", exec.Command(filepath.Join(loop, "criu"), "--version"), []string{"PATH=" + loop + ":" + realDir + ":/usr/bin:/bin"}, "real criu: " + fake + " --version\n"},
 		{"$OVLFIX_REAL_CRIU", exec.Command(proxy, "check", "--all"), []string{"OVLFIX_REAL_CRIU=" + fake}, "real criu: " + fake + " check --all\n"},
 		{"--real, ovlfix criu", exec.Command(binary, "criu", "--real", fake, "dump", "-t", "1"), nil, "real criu: " + fake + " dump -t 1\n"},
 	} {
