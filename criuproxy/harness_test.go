@@ -44,6 +44,7 @@ type harness struct {
 
 type setup struct {
 	collide bool     // the proxy inherits another file at imagesFDAt
+	inherit bool     // the proxy inherits the images directory itself at imagesFDAt
 	scripts string   // the fake CRIU's notifications of a dump
 	env     []string // more environment for the proxy and the fake CRIU
 }
@@ -81,6 +82,13 @@ func startProxy(t *testing.T, s setup) *harness {
 	h.inherit = r
 	t.Cleanup(func() { r.Close() })
 	extra := []*os.File{proxyEnd, w}
+	if s.inherit {
+		dir := os.NewFile(uintptr(h.imagesFD), "images")
+		for len(extra) < h.imagesFD-3 {
+			extra = append(extra, nil)
+		}
+		extra = append(extra, dir) // the same open file at the same number
+	}
 	if s.collide {
 		devnull, err := os.Open(os.DevNull)
 		if err != nil {

@@ -282,3 +282,23 @@ func TestRestoreNotificationsReachTheRuntime(t *testing.T) {
 		t.Errorf("the hook ran at a restore: %+v", calls)
 	}
 }
+
+// An images directory fd the runtime passed by inheritance, at the number
+// it names: the proxy's fd is the same open file (kcmp), the request goes
+// to CRIU byte for byte.
+func TestInheritedImagesFDIsKept(t *testing.T) {
+	h := startProxy(t, setup{inherit: true})
+	dreq := encodeRequest(t, proto.CriuReqDump, dumpOpts(h.imagesFD, true))
+	h.send(dreq)
+	if r := decodeResp(t, h.recv().data); !r.GetSuccess() {
+		t.Fatalf("dump failed: %q", r.GetCrErrmsg())
+	}
+	h.finish()
+	_, recs := h.fakeRecords()
+	if len(recs) == 0 || recs[0].what != "got" || !bytes.Equal(recs[0].data, dreq) {
+		t.Errorf("CRIU did not get the request byte for byte: %+v", recs)
+	}
+	if s := h.proxyStderr(); strings.Contains(s, "images_dir_fd") {
+		t.Errorf("the proxy renumbered an fd it holds at the same number:\n%s", s)
+	}
+}
