@@ -34,9 +34,9 @@ func (c *container) path(p ...string) string { return filepath.Join(append([]str
 // newContainer lays out the bundle and mounts its overlay rootfs in a new
 // private mount namespace. Cleanup deletes the container and kills the
 // anchor (the overlay goes with its namespace).
-func newContainer(t *testing.T, tl tools) *container {
+func newContainer(t *testing.T, tl tools, name string) *container {
 	t.Helper()
-	c := &container{t: t, tl: tl, base: t.TempDir(), id: "ovlfix-proxy-" + strconv.Itoa(os.Getpid())}
+	c := &container{t: t, tl: tl, base: t.TempDir(), id: "ovlfix-proxy-" + name + "-" + strconv.Itoa(os.Getpid())}
 	for _, d := range []string{"lower/bin", "lower/dev", "lower/proc", "lower/sys", "lower/tmp", "upper", "work", "bundle/rootfs", "runc-root"} {
 		if err := os.MkdirAll(c.path(d), 0o755); err != nil {
 			t.Fatal(err)

@@ -1,7 +1,8 @@
 // Package runc holds the end-to-end test of `ovlfix criu`, the CRIU RPC
-// proxy, with Debian's runc (1.1.5) and CRIU 4.2 (../shared/criu/4.2/criu
-// beside the repository; OVLFIX_CRIU42 names another binary) on this
-// project's 6.18 host. It has no code of its own: everything is in its
+// proxy, with Debian's runc (1.1.5) and CRIU 4.2 and 4.1.1
+// (../shared/criu/{4.2,4.1.1}/criu beside the repository; OVLFIX_CRIU42 and
+// OVLFIX_CRIU411 name other binaries) on this project's 6.18 host, one
+// subtest per CRIU release. It has no code of its own: everything is in its
 // _test.go files.
 //
 // The container: an OCI bundle whose rootfs is an overlay (lower: a static
@@ -16,7 +17,8 @@
 //     file handle), and the container goes on;
 //  2. `runc --criu <ovlfix-criu> checkpoint` (OVLFIX_REAL_CRIU = CRIU 4.2)
 //     succeeds; CRIU's log has the hook's irmap-cache entry and found the
-//     watch's path in it;
+//     watch's path in it, and the hook's pre-dump and post-dump work ran
+//     once each (4.1.1 runs a config-file script twice; the proxy uses none);
 //  3. `runc --criu <ovlfix-criu> restore -d` brings the container back,
 //     and a write to /lowerfile wakes the restored process (a new "event"
 //     line in /tmp/events): the watch was restored.
@@ -28,7 +30,7 @@
 // and the anchor killed when the test ends, also on failure.
 //
 // Needs root, runc, gcc with a static libc, unshare and nsenter, busybox
-// (static), and CRIU 4.2 with the shared libraries of Debian's criu
+// (static), and CRIU 4.2 and 4.1.1 with the shared libraries of Debian's criu
 // package. It skips with the reason when one is missing, and fails
 // instead under CI=true.
 package runc

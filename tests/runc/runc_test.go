@@ -9,13 +9,19 @@ import (
 	"time"
 )
 
-// TestRuncCheckpointThroughProxy: an inotify watch on a lower-layer file
+// TestRuncCheckpointThroughProxy, with CRIU 4.2 and 4.1.1: an inotify watch on a lower-layer file
 // of the container's overlay rootfs. runc with CRIU 4.2 alone cannot
 // checkpoint it; through `ovlfix criu` it can, and the restored container's
 // watch fires (doc.go).
 func TestRuncCheckpointThroughProxy(t *testing.T) {
 	tl := setupTools(t)
-	c := newContainer(t, tl)
+	for _, criu := range tl.criu {
+		t.Run("criu-"+criu.version, func(t *testing.T) { checkpointThroughProxy(t, tl, criu) })
+	}
+}
+
+func checkpointThroughProxy(t *testing.T, tl tools, criu criuBinary) {
+	c := newContainer(t, tl, strings.ReplaceAll(criu.version, ".", ""))
 	start := time.Now()
 	if out, err := c.runc("", nil, "run", "-d", "--bundle", c.path("bundle"), c.id); err != nil {
 		t.Fatalf("runc run -d: %v\n%s", err, out)
@@ -26,7 +32,7 @@ func TestRuncCheckpointThroughProxy(t *testing.T) {
 
 	// 1. CRIU alone.
 	plain := c.path("img-plain")
-	out, err := c.runc(tl.criu, nil, "checkpoint", "--leave-running", "--image-path", plain, c.id)
+	out, err := c.runc(criu.path, nil, "checkpoint", "--leave-running", "--image-path", plain, c.id)
 	dumpLog := readLog(t, filepath.Join(plain, "dump.log"))
 	if err == nil {
 		t.Fatalf("runc checkpoint with CRIU alone succeeded; the test's premise (CRIU cannot open the overlay handle) is gone:\n%s", dumpLog)
@@ -40,7 +46,7 @@ func TestRuncCheckpointThroughProxy(t *testing.T) {
 	}
 
 	// 2. Through the proxy.
-	env := []string{"OVLFIX_REAL_CRIU=" + tl.criu}
+	env := []string{"OVLFIX_REAL_CRIU=" + criu.path}
 	img := c.path("img-proxy")
 	out, err = c.runc(tl.proxy, env, "checkpoint", "--image-path", img, c.id)
 	dumpLog = readLog(t, filepath.Join(img, "dump.log"))
@@ -50,6 +56,12 @@ func TestRuncCheckpointThroughProxy(t *testing.T) {
 	for _, want := range []string{`ovlfix-hook: pre-dump: irmap `, `-> "/lowerfile": added`, "Found /lowerfile in cache", "ovlfix-hook: post-dump: "} {
 		if !strings.Contains(dumpLog, want) {
 			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(lines(dumpLog, "ovlfix-hook"), "\n"))
+		}
+	}
+	// Once per action: no config file, so no double registration (3.19-4.1).
+	for _, once := range []string{"ovlfix-hook: pre-dump: wrote irmap-cache", "ovlfix-hook: post-dump: <images dir> is fd "} {
+		if n := strings.Count(dumpLog, once); n != 1 {
+			t.Errorf("dump.log has %q %d times, want once", once, n)
 		}
 	}
 	t.Logf("through the proxy: %s", strings.Join(lines(dumpLog, "ovlfix-hook: pre-dump", "Found /lowerfile"), " | "))

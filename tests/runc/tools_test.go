@@ -14,10 +14,19 @@ import (
 
 // tools are the programs the test runs.
 type tools struct {
-	runc, criu, proxy, watcher, busybox string
+	runc, proxy, watcher, busybox string
+	criu                          []criuBinary
 }
 
-var criuVersionLine = regexp.MustCompile(`(?m)^Version: 4\.2\b`)
+// criuBinary is one CRIU release the test runs with.
+type criuBinary struct {
+	version, path string
+}
+
+// criuReleases are the CRIU releases of ../shared/criu (README.md there)
+// that run on this host, each overridable by an environment variable: 4.2
+// (an RPC config file's script runs once) and 4.1.1 (3.19-4.1: twice).
+var criuReleases = []struct{ version, env string }{{"4.2", "OVLFIX_CRIU42"}, {"4.1.1", "OVLFIX_CRIU411"}}
 
 func unavailable(t *testing.T, why string) {
 	t.Helper()
@@ -42,14 +51,17 @@ func setupTools(t *testing.T) tools {
 		unavailable(t, fmt.Sprintf("needs a static %s (Debian package busybox-static): %s %v", tl.busybox, strings.TrimSpace(string(out)), err))
 	}
 	root := repoRoot(t)
-	tl.criu = os.Getenv("OVLFIX_CRIU42")
-	if tl.criu == "" {
-		tl.criu = filepath.Join(root, "..", "shared", "criu", "4.2", "criu")
-	}
-	out, err := exec.Command(tl.criu, "--version").CombinedOutput()
-	if err != nil || !criuVersionLine.Match(out) {
-		unavailable(t, fmt.Sprintf("needs CRIU 4.2 at %s (or OVLFIX_CRIU42) with the shared libraries of Debian's criu package: %v %s",
-			tl.criu, err, strings.TrimSpace(string(out))))
+	for _, r := range criuReleases {
+		p := os.Getenv(r.env)
+		if p == "" {
+			p = filepath.Join(root, "..", "shared", "criu", r.version, "criu")
+		}
+		out, err := exec.Command(p, "--version").CombinedOutput()
+		if err != nil || !regexp.MustCompile(`(?m)^Version: `+regexp.QuoteMeta(r.version)+`$`).Match(out) {
+			unavailable(t, fmt.Sprintf("needs CRIU %s at %s (or %s) with the shared libraries of Debian's criu package: %v %s",
+				r.version, p, r.env, err, strings.TrimSpace(string(out))))
+		}
+		tl.criu = append(tl.criu, criuBinary{r.version, p})
 	}
 	dir := t.TempDir()
 	ovlfix := filepath.Join(dir, "ovlfix")
