@@ -2,7 +2,6 @@ package runc
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -144,33 +143,53 @@ func (c *container) nsenter(args ...string) *exec.Cmd {
 // with env added; stdio is /dev/null (a restored task must
 // hold no pipe of the test's). It returns runc's stderr and error.
 func (c *container) runc(criu string, env []string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-	defer cancel()
+	r, err := c.startRunc(criu, env, args...)
+	if err != nil {
+		return "", err
+	}
+	return r.wait(opTimeout)
+}
+
+// runcRun is a started runc command.
+type runcRun struct {
+	cmd     *exec.Cmd
+	errPath string
+	done    chan error
+}
+
+// startRunc starts runc as runc does; wait collects it.
+func (c *container) startRunc(criu string, env []string, args ...string) (*runcRun, error) {
 	full := append([]string{c.tl.runc, "--root", c.path("runc-root")}, args...)
 	if criu != "" {
 		full = append([]string{c.tl.runc, "--root", c.path("runc-root"), "--criu", criu}, args...)
 	}
-	cmd := c.nsenter(full...) // in "/" of the namespace: run and restore take --bundle
-	cmd.Env = append(os.Environ(), env...)
-	errPath := c.path(fmt.Sprintf("runc-%s-%d.err", args[0], time.Now().UnixNano()))
-	errf, err := os.Create(errPath)
+	r := &runcRun{cmd: c.nsenter(full...), done: make(chan error, 1)} // in "/" of the namespace: run and restore take --bundle
+	r.cmd.Env = append(os.Environ(), env...)
+	r.errPath = c.path(fmt.Sprintf("runc-%s-%d.err", args[0], time.Now().UnixNano()))
+	errf, err := os.Create(r.errPath)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	cmd.Stderr = errf
-	if err := cmd.Start(); err != nil {
-		errf.Close()
-		return "", err
+	defer errf.Close()
+	r.cmd.Stderr = errf
+	if err := r.cmd.Start(); err != nil {
+		return nil, err
 	}
-	stop := context.AfterFunc(ctx, func() { _ = cmd.Process.Kill() })
-	werr := cmd.Wait()
-	stop()
-	errf.Close()
-	out, _ := os.ReadFile(errPath)
-	if ctx.Err() != nil {
-		werr = fmt.Errorf("%w (killed after %v)", werr, opTimeout)
+	go func() { r.done <- r.cmd.Wait() }()
+	return r, nil
+}
+
+// wait waits for runc, killing it after limit; it returns runc's stderr.
+func (r *runcRun) wait(limit time.Duration) (string, error) {
+	var err error
+	select {
+	case err = <-r.done:
+	case <-time.After(limit):
+		_ = r.cmd.Process.Kill()
+		err = fmt.Errorf("%w (killed after %v)", <-r.done, limit)
 	}
-	return string(out), werr
+	out, _ := os.ReadFile(r.errPath)
+	return string(out), err
 }
 
 // state is `runc state`'s status and pid ("" when runc knows no container).

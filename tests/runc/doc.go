@@ -21,7 +21,12 @@
 //     once each (4.1.1 runs a config-file script twice; the proxy uses none);
 //  3. `runc --criu <ovlfix-criu> restore -d` brings the container back,
 //     and a write to /lowerfile wakes the restored process (a new "event"
-//     line in /tmp/events): the watch was restored.
+//     line in /tmp/events): the watch was restored;
+//  4. a second checkpoint through the proxy, restored in the foreground
+//     (`runc restore` without -d): the watch fires again, and when the
+//     container is killed runc exits with its status (137), although CRIU
+//     restored it as the proxy's child (runc, a child subreaper, inherits
+//     it when the proxy exits).
 //
 // Everything (the overlay mount, runc, CRIU) runs in one private mount
 // namespace (an anchor process started with unshare -m; commands through

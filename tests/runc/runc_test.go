@@ -1,7 +1,9 @@
 package runc
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -89,7 +91,44 @@ func checkpointThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	if !c.waitEvents("event", before+1) {
 		t.Fatalf("the restored watch did not fire: events %q", c.events())
 	}
-	t.Logf("restored pid %d, watch %s; events: %q; %v in all", pid, strings.Join(fdinfo, " "), c.events(), time.Since(start).Round(time.Millisecond))
+	t.Logf("restored (-d) pid %d, watch %s; events: %q", pid, strings.Join(fdinfo, " "), c.events())
+
+	// 4. Again, restored in the foreground: runc waits for the container
+	// although CRIU (a child of the proxy) made it the proxy's child, and
+	// gets its exit status.
+	img2 := c.path("img-proxy-2")
+	if out, err := c.runc(tl.proxy, env, "checkpoint", "--image-path", img2, c.id); err != nil {
+		t.Fatalf("second runc checkpoint through ovlfix-criu: %v\n%s\n%s", err, out, lines(readLog(t, filepath.Join(img2, "dump.log")), "Error"))
+	}
+	fg, err := c.startRunc(tl.proxy, env, "restore", "--bundle", c.path("bundle"), "--image-path", img2, c.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(opTimeout)
+	for st, _ = c.state(); st != "running"; st, _ = c.state() {
+		if time.Now().After(deadline) {
+			out, err := fg.wait(time.Second)
+			t.Fatalf("foreground runc restore: not running after %v (state %q): %v\n%s", opTimeout, st, err, out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, pid = c.state()
+	before = strings.Count(c.events(), "event ")
+	if out, err := c.nsenter("sh", "-c", "echo again >> "+c.path("bundle/rootfs/lowerfile")).CombinedOutput(); err != nil {
+		t.Fatalf("write to the watched file: %v\n%s", err, out)
+	}
+	if !c.waitEvents("event", before+1) {
+		t.Fatalf("the watch restored in the foreground did not fire: events %q", c.events())
+	}
+	if out, err := c.runc("", nil, "kill", c.id, "KILL"); err != nil {
+		t.Fatalf("runc kill: %v\n%s", err, out)
+	}
+	out, err = fg.wait(opTimeout)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 128+9 {
+		t.Fatalf("foreground runc restore ended with %v, want exit 137 (the container's SIGKILL)\n%s", err, out)
+	}
+	t.Logf("restored (foreground) pid %d, watch fired; runc exited %d when the container was killed; %v in all", pid, ee.ExitCode(), time.Since(start).Round(time.Millisecond))
 }
 
 func readLog(t *testing.T, p string) string {
