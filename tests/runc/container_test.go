@@ -235,4 +235,36 @@ func (c *container) cleanup() {
 		_ = c.anchor.Process.Kill()
 		_ = c.anchor.Wait()
 	}
+	reapWatchers()
+}
+
+// becomeSubreaper makes the test process a child subreaper: a container
+// restored with -d (CRIU's sibling, the proxy's child, orphaned when runc
+// and the proxy exit) becomes the test's child, not init's, so that the
+// test can reap it (init here does not reap).
+func becomeSubreaper(t *testing.T) {
+	t.Helper()
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("prctl(PR_SET_CHILD_SUBREAPER): %v", err)
+	}
+}
+
+// reapWatchers kills and reaps the test's children that are watchers
+// (orphans it inherited as subreaper); other children are exec.Cmd's.
+func reapWatchers() {
+	self := os.Getpid()
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", self, self))
+	for _, f := range strings.Fields(string(b)) {
+		pid, err := strconv.Atoi(f)
+		if err != nil {
+			continue
+		}
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil || !strings.Contains(string(stat), " (watcher) ") {
+			continue
+		}
+		_ = unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+	}
 }

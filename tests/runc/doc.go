@@ -32,7 +32,9 @@
 // namespace (an anchor process started with unshare -m; commands through
 // nsenter), with runc's state in a temporary --root: nothing is mounted
 // on the host and no host container is touched. The container is deleted
-// and the anchor killed when the test ends, also on failure.
+// and the anchor killed when the test ends, also on failure; the test is a
+// child subreaper, so a container restored with -d (orphaned when runc and
+// the proxy exit) is its child and is reaped.
 //
 // Needs root, runc, gcc with a static libc, unshare and nsenter, busybox
 // (static), and CRIU 4.2 and 4.1.1 with the shared libraries of Debian's criu

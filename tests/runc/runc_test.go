@@ -17,6 +17,7 @@ import (
 // watch fires (doc.go).
 func TestRuncCheckpointThroughProxy(t *testing.T) {
 	tl := setupTools(t)
+	becomeSubreaper(t)
 	for _, criu := range tl.criu {
 		t.Run("criu-"+criu.version, func(t *testing.T) { checkpointThroughProxy(t, tl, criu) })
 	}
