@@ -49,7 +49,14 @@ func TestRelayRuntimeAsksForNotifications(t *testing.T) {
 	h := startProxy(t, setup{scripts: threeScripts})
 	var sent, received [][]byte
 	vreq := encodeRequest(t, proto.CriuReqVersion, nil)
-	h.send(vreq)
+	var pp [2]int // an fd from the runtime to CRIU rides along too
+	if err := unix.Pipe2(pp[:], unix.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(pp[1])
+	if err := sendPacket(h.rt, packet{data: vreq, fds: []int{pp[0]}}); err != nil {
+		t.Fatal(err)
+	}
 	sent = append(sent, vreq)
 	vresp := h.recv()
 	received = append(received, vresp.data)
@@ -96,10 +103,11 @@ func TestRelayRuntimeAsksForNotifications(t *testing.T) {
 	}
 	pid, recs := h.fakeRecords()
 	var got, sentByCRIU [][]byte
-	fdsSent := 0
+	fdsSent, fdsGot := 0, 0
 	for _, r := range recs {
 		if r.what == "got" {
 			got = append(got, r.data)
+			fdsGot += r.fds
 		} else {
 			sentByCRIU = append(sentByCRIU, r.data)
 			fdsSent += r.fds
@@ -111,8 +119,8 @@ func TestRelayRuntimeAsksForNotifications(t *testing.T) {
 	if !equalPackets(received, sentByCRIU) {
 		t.Errorf("the runtime got %d packets not byte-identical to CRIU's %d:\n got  %x\n sent %x", len(received), len(sentByCRIU), received, sentByCRIU)
 	}
-	if fdsSent != 1 {
-		t.Errorf("the fake CRIU sent %d fds, want 1", fdsSent)
+	if fdsSent != 1 || fdsGot != 1 {
+		t.Errorf("the fake CRIU sent %d fds and got %d, want 1 each way", fdsSent, fdsGot)
 	}
 	checkHookCalls(t, h, pid, "pre-dump", "post-dump")
 	if b, err := os.ReadFile(h.dir + "/dump.log"); err != nil || string(b) != "fake criu log\ntest hook line: pre-dump\ntest hook line: post-dump\n" {
