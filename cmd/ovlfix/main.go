@@ -14,6 +14,10 @@ import (
 )
 
 func main() {
+	// `ovlfix criu` / ovlfix-criu: every argument is CRIU's (criu_cmd.go).
+	if args, ok := criuArgs(os.Args); ok {
+		os.Exit(runCriu(args, os.Stderr))
+	}
 	// `ovlfix demo` re-executes this binary as its child process.
 	scenario.MaybeRunChild()
 	quirks.MaybeRunProbeChild() // `ovlfix check` and the resolver's probe

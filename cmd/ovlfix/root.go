@@ -19,5 +19,6 @@ each one inside the process's own mount namespace, and writes CRIU images.`,
 	root.AddCommand(newFixupCmd())
 	root.AddCommand(newHookCmd())
 	root.AddCommand(newInspectCmd(), newVerifyCmd())
+	root.AddCommand(newCriuCmd())
 	return root
 }

@@ -1,0 +1,103 @@
+package criuproxy
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ovlfix/ovlfix/hook"
+	"golang.org/x/sys/unix"
+)
+
+// Roles of this test binary besides running the tests:
+//   - `<bin> swrk FD` with $OVLFIX_FAKE_LOG set: the fake CRIU
+//     (fake_criu_test.go);
+//   - $OVLFIX_TEST_PROXY=FD: the proxy itself (Run), with the fake CRIU
+//     (this binary) as the real one and a recording hook.
+const (
+	envTestProxy    = "OVLFIX_TEST_PROXY"
+	envHookLog      = "OVLFIX_TEST_HOOK_LOG"   // the recording hook's JSON lines
+	envHookFail     = "OVLFIX_TEST_HOOK_FAIL"  // the action at which the hook fails the dump
+	envHookStuck    = "OVLFIX_TEST_HOOK_STUCK" // the action at which the hook never returns
+	envProxyBudget  = "OVLFIX_TEST_BUDGET"     // Options.Budget and Grace
+	exitProxyFailed = 97
+)
+
+func TestMain(m *testing.M) {
+	if len(os.Args) == 3 && os.Args[1] == "swrk" && os.Getenv(envFakeLog) != "" {
+		os.Exit(runFakeCRIU(os.Args[2]))
+	}
+	if v := os.Getenv(envTestProxy); v != "" {
+		os.Exit(runTestProxy(v))
+	}
+	os.Exit(m.Run())
+}
+
+// hookCall is what the recording hook saw.
+type hookCall struct {
+	Action   string
+	ImageDir string
+	CRIUPID  int
+	InitPID  int
+	WorkDir  string
+	// Marker: the marker file is readable through ImageDir and WorkDir.
+	Marker, WorkMarker bool
+}
+
+func runTestProxy(fdArg string) int {
+	fd, err := strconv.Atoi(fdArg)
+	if err != nil {
+		return exitProxyFailed
+	}
+	os.Unsetenv(envTestProxy) // the fake CRIU must not be a proxy too
+	self, _ := os.Executable()
+	var budget time.Duration
+	if v := os.Getenv(envProxyBudget); v != "" {
+		budget, _ = time.ParseDuration(v)
+	}
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	ws, err := Run(context.Background(), Options{
+		Real: self, SocketFD: fd, Log: os.Stderr, Hook: recordingHook, Budget: budget, Grace: budget, Signals: sigs,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "proxy: %v\n", err)
+		return exitProxyFailed
+	}
+	if ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ws.ExitStatus()
+}
+
+func recordingHook(ctx context.Context, env hook.Env, opts hook.Options) error {
+	c := hookCall{Action: env.Action, ImageDir: env.ImageDir, CRIUPID: env.CRIUPID, InitPID: env.InitPID, WorkDir: opts.WorkDir}
+	_, err := os.Stat(env.ImageDir + "/marker")
+	c.Marker = err == nil
+	_, err = os.Stat(opts.WorkDir + "/marker")
+	c.WorkMarker = err == nil
+	fmt.Fprintf(opts.Log, "test hook line: %s\n", env.Action)
+	f, err := os.OpenFile(os.Getenv(envHookLog), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil
+	}
+	b, _ := json.Marshal(c)
+	f.Write(append(b, '\n'))
+	f.Close()
+	if os.Getenv(envHookStuck) == env.Action {
+		var p [2]int
+		unix.Pipe(p[:])
+		var buf [1]byte
+		unix.Read(p[0], buf[:]) // a call no context ends
+	}
+	if os.Getenv(envHookFail) == env.Action {
+		return fmt.Errorf("test: the dump is unrepairable")
+	}
+	return nil
+}

@@ -1,0 +1,225 @@
+package criuproxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ovlfix/ovlfix/hook"
+	"github.com/ovlfix/ovlfix/internal/quote"
+	"github.com/ovlfix/ovlfix/proto"
+	"golang.org/x/sys/unix"
+	gproto "google.golang.org/protobuf/proto"
+)
+
+// LogPrefix starts every line the proxy itself writes.
+const LogPrefix = "ovlfix-criu: "
+
+// drainTime bounds how long the proxy keeps relaying CRIU's last packets
+// to the runtime after CRIU exited (they are already queued; only a CRIU
+// child still holding CRIU's socket keeps it open longer).
+const drainTime = 2 * time.Second
+
+// Options configure Run.
+type Options struct {
+	// Real is the real CRIU's path (FindReal).
+	Real string
+	// SocketFD is the runtime's end of its socketpair (`swrk FD`).
+	SocketFD int
+	// Hook runs at pre-dump and post-dump; nil: hook.Run.
+	Hook HookFunc
+	// HookOptions are passed to Hook (WatchBudget, TreeTime, Log); the
+	// proxy sets WorkDir (CRIU's cwd) and adds CRIU's log file to Log.
+	HookOptions hook.Options
+	// Budget bounds one hook action; 0: its TreeTime (default
+	// hook.DefaultTreeTime) plus a second.
+	Budget time.Duration
+	// Grace is how long a hook past its budget is waited for; 0: DefaultGrace.
+	Grace time.Duration
+	// Log receives the proxy's own lines (stderr).
+	Log io.Writer
+	// Signals, when set, are forwarded to the real CRIU (SIGINT, SIGTERM).
+	Signals <-chan os.Signal
+}
+
+type proxy struct {
+	opts    Options
+	peer    peer
+	rt      int // the runtime's socket
+	criu    int // the proxy's end of CRIU's socket
+	criuPID int
+
+	mu  sync.Mutex
+	cur request // the runtime's current request
+	log sync.Mutex
+}
+
+func (p *proxy) logf(format string, args ...any) {
+	if p.opts.Log == nil {
+		return
+	}
+	p.log.Lock()
+	defer p.log.Unlock()
+	fmt.Fprintf(p.opts.Log, LogPrefix+format+"\n", args...)
+}
+
+// Run relays between the runtime's socket and a real `criu swrk` it
+// starts, until CRIU exits, and returns CRIU's wait status. An error means
+// CRIU could not be started (the runtime then sees its socket closed).
+func Run(ctx context.Context, opts Options) (syscall.WaitStatus, error) {
+	p := &proxy{opts: opts, rt: opts.SocketFD}
+	var err error
+	if p.peer, err = socketPeer(p.rt); err != nil {
+		return 0, err
+	}
+	defer p.peer.close()
+	inherited, err := inheritedFDs(p.rt)
+	if err != nil {
+		return 0, err
+	}
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, fmt.Errorf("socketpair: %w", err)
+	}
+	p.criu = pair[0]
+	defer unix.Close(p.criu)
+	if _, err := unix.FcntlInt(uintptr(p.rt), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+		unix.Close(pair[1])
+		return 0, fmt.Errorf("the runtime's socket, fd %d: %w", p.rt, err)
+	}
+	proc, err := startCRIU(opts.Real, p.rt, pair[1], inherited)
+	unix.Close(pair[1])
+	if err != nil {
+		return 0, err
+	}
+	p.criuPID = proc.Pid
+	exited := make(chan struct{})
+	go p.forwardSignals(proc, exited)
+	go p.fromRuntime(ctx)
+	drained := make(chan struct{})
+	go func() { p.fromCRIU(ctx); close(drained) }()
+	state, werr := proc.Wait()
+	close(exited)
+	if werr != nil {
+		return 0, fmt.Errorf("waiting for CRIU (pid %d): %w", p.criuPID, werr)
+	}
+	select {
+	case <-drained:
+	case <-time.After(drainTime):
+		p.logf("CRIU exited but its socket is still open (held by a child of CRIU?): closing the runtime's")
+		_ = unix.Shutdown(p.rt, unix.SHUT_WR)
+	}
+	return state.Sys().(syscall.WaitStatus), nil
+}
+
+func (p *proxy) forwardSignals(proc *os.Process, exited <-chan struct{}) {
+	for {
+		select {
+		case <-exited:
+			return
+		case sig, ok := <-p.opts.Signals:
+			if !ok {
+				return
+			}
+			p.logf("%v: passed on to CRIU (pid %d)", sig, proc.Pid)
+			_ = proc.Signal(sig)
+		}
+	}
+}
+
+// fromRuntime relays the runtime's packets to CRIU; at the runtime's
+// EOF it shuts CRIU's socket for writing, so CRIU sees its client gone.
+func (p *proxy) fromRuntime(ctx context.Context) {
+	defer unix.Shutdown(p.criu, unix.SHUT_WR)
+	for {
+		pk, err := recvPacket(p.rt)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				p.logf("reading the runtime's socket: %s", quote.Error(err))
+			}
+			return
+		}
+		data, req, isReq, notes := prepareRequest(pk.data, p.peer)
+		for _, n := range notes {
+			p.logf("%s", quote.String(n))
+		}
+		if isReq {
+			p.mu.Lock()
+			p.cur = req
+			p.mu.Unlock()
+		}
+		pk.data = data
+		if err := sendPacket(p.criu, pk); err != nil {
+			p.logf("to CRIU: %s", quote.Error(err))
+			return
+		}
+	}
+}
+
+// fromCRIU relays CRIU's packets to the runtime, runs the hook at the
+// notifications it acts on and answers the notifications the runtime did
+// not ask for. At CRIU's EOF it shuts the runtime's socket for writing.
+func (p *proxy) fromCRIU(ctx context.Context) {
+	defer unix.Shutdown(p.rt, unix.SHUT_WR)
+	for {
+		pk, err := recvPacket(p.criu)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				p.logf("reading CRIU's socket: %s", quote.Error(err))
+			}
+			return
+		}
+		if err := p.handleFromCRIU(ctx, pk); err != nil {
+			p.logf("%s", quote.Error(err))
+			return
+		}
+	}
+}
+
+func (p *proxy) handleFromCRIU(ctx context.Context, pk packet) error {
+	var resp proto.CriuResp
+	if unmarshalReq.Unmarshal(pk.data, &resp) != nil || resp.GetType() != proto.CriuReqNotify {
+		return p.toRuntime(pk)
+	}
+	p.mu.Lock()
+	req := p.cur
+	p.mu.Unlock()
+	script := resp.GetNotify().GetScript()
+	ok := true
+	if req.typ == proto.CriuReqDump && (script == hook.ActionPreDump || script == hook.ActionPostDump) {
+		ok = p.runHook(ctx, script, req)
+	}
+	if ok && req.runtimeNotify {
+		return p.toRuntime(pk)
+	}
+	pk.closeFDs()
+	if !ok && req.runtimeNotify {
+		p.logf("%s: not passed on to the runtime: the dump fails", quote.String(script))
+	}
+	return p.answerCRIU(ok)
+}
+
+func (p *proxy) toRuntime(pk packet) error {
+	if err := sendPacket(p.rt, pk); err != nil {
+		return fmt.Errorf("to the runtime: %w", err)
+	}
+	return nil
+}
+
+// answerCRIU answers a notification on the runtime's behalf.
+func (p *proxy) answerCRIU(success bool) error {
+	t := proto.CriuReqNotify
+	b, err := marshalReq.Marshal(&proto.CriuReq{Type: &t, NotifySuccess: gproto.Bool(success)})
+	if err != nil {
+		return fmt.Errorf("encoding a notify answer: %w", err)
+	}
+	if err := sendPacket(p.criu, packet{data: b}); err != nil {
+		return fmt.Errorf("answering CRIU: %w", err)
+	}
+	return nil
+}

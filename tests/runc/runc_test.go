@@ -1,0 +1,172 @@
+package runc
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestRuncCheckpointThroughProxy, with CRIU 4.2 and 4.1.1: an inotify watch on a lower-layer file
+// of the container's overlay rootfs. runc with CRIU 4.2 alone cannot
+// checkpoint it; through `ovlfix criu` it can, and the restored container's
+// watch fires (doc.go).
+func TestRuncCheckpointThroughProxy(t *testing.T) {
+	tl := setupTools(t)
+	becomeSubreaper(t)
+	for _, criu := range tl.criu {
+		t.Run("criu-"+criu.version, func(t *testing.T) { checkpointThroughProxy(t, tl, criu) })
+	}
+}
+
+func checkpointThroughProxy(t *testing.T, tl tools, criu criuBinary) {
+	c := newContainer(t, tl, strings.ReplaceAll(criu.version, ".", ""))
+	start := time.Now()
+	if out, err := c.runc("", nil, "run", "-d", "--bundle", c.path("bundle"), c.id); err != nil {
+		t.Fatalf("runc run -d: %v\n%s", err, out)
+	}
+	if !c.waitEvents("ready", 1) {
+		t.Fatalf("the watcher did not get ready: events %q", c.events())
+	}
+
+	// 1. CRIU alone.
+	plain := c.path("img-plain")
+	out, err := c.runc(criu.path, nil, "checkpoint", "--leave-running", "--image-path", plain, c.id)
+	dumpLog := readLog(t, filepath.Join(plain, "dump.log"))
+	if err == nil {
+		t.Fatalf("runc checkpoint with CRIU alone succeeded; the test's premise (CRIU cannot open the overlay handle) is gone:\n%s", dumpLog)
+	}
+	if !strings.Contains(dumpLog, "Can't dump that handle") {
+		t.Fatalf("runc checkpoint with CRIU alone failed, but not on the watch: %v\n%s\n%s", err, out, lines(dumpLog, "Error"))
+	}
+	t.Logf("without the proxy: runc: %s; dump.log: %s", strings.TrimSpace(out), strings.Join(lines(dumpLog, "fsnotify"), " | "))
+	if st, _ := c.state(); st != "running" {
+		t.Fatalf("after the failed checkpoint the container is %q, want running", st)
+	}
+
+	// 2. Through the proxy.
+	env := []string{"OVLFIX_REAL_CRIU=" + criu.path}
+	img := c.path("img-proxy")
+	out, err = c.runc(tl.proxy, env, "checkpoint", "--image-path", img, c.id)
+	dumpLog = readLog(t, filepath.Join(img, "dump.log"))
+	if err != nil {
+		t.Fatalf("runc checkpoint through ovlfix-criu: %v\n%s\n%s", err, out, dumpLog)
+	}
+	for _, want := range []string{`ovlfix-hook: pre-dump: irmap `, `-> "/lowerfile": added`, "Found /lowerfile in cache", "ovlfix-hook: post-dump: "} {
+		if !strings.Contains(dumpLog, want) {
+			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(lines(dumpLog, "ovlfix-hook"), "\n"))
+		}
+	}
+	// Once per action: no config file, so no double registration (3.19-4.1).
+	for _, once := range []string{"ovlfix-hook: pre-dump: wrote irmap-cache", "ovlfix-hook: post-dump: <images dir> is fd "} {
+		if n := strings.Count(dumpLog, once); n != 1 {
+			t.Errorf("dump.log has %q %d times, want once", once, n)
+		}
+	}
+	t.Logf("through the proxy: %s", strings.Join(lines(dumpLog, "ovlfix-hook: pre-dump", "Found /lowerfile"), " | "))
+	if st, _ := c.state(); st != "" && st != "stopped" {
+		t.Fatalf("after the checkpoint the container is %q, want gone", st)
+	}
+
+	// 3. Restore through the proxy; the restored watch fires.
+	out, err = c.runc(tl.proxy, env, "restore", "-d", "--bundle", c.path("bundle"), "--image-path", img, c.id)
+	if err != nil {
+		t.Fatalf("runc restore through ovlfix-criu: %v\n%s\n%s", err, out, lines(readLog(t, filepath.Join(img, "restore.log")), "Error"))
+	}
+	st, pid := c.state()
+	if st != "running" || pid <= 0 {
+		t.Fatalf("after the restore the container is %q (pid %d), want running", st, pid)
+	}
+	fdinfo := inotifyLines(pid)
+	if len(fdinfo) == 0 {
+		t.Errorf("the restored process %d holds no inotify watch", pid)
+	}
+	before := strings.Count(c.events(), "event ")
+	if out, err := c.nsenter("sh", "-c", "echo more >> "+c.path("bundle/rootfs/lowerfile")).CombinedOutput(); err != nil {
+		t.Fatalf("write to the watched file: %v\n%s", err, out)
+	}
+	if !c.waitEvents("event", before+1) {
+		t.Fatalf("the restored watch did not fire: events %q", c.events())
+	}
+	t.Logf("restored (-d) pid %d, watch %s; events: %q", pid, strings.Join(fdinfo, " "), c.events())
+
+	// 4. Again, restored in the foreground: runc waits for the container
+	// although CRIU (a child of the proxy) made it the proxy's child, and
+	// gets its exit status.
+	img2 := c.path("img-proxy-2")
+	if out, err := c.runc(tl.proxy, env, "checkpoint", "--image-path", img2, c.id); err != nil {
+		t.Fatalf("second runc checkpoint through ovlfix-criu: %v\n%s\n%s", err, out, lines(readLog(t, filepath.Join(img2, "dump.log")), "Error"))
+	}
+	fg, err := c.startRunc(tl.proxy, env, "restore", "--bundle", c.path("bundle"), "--image-path", img2, c.id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(opTimeout)
+	for st, _ = c.state(); st != "running"; st, _ = c.state() {
+		if time.Now().After(deadline) {
+			out, err := fg.wait(time.Second)
+			t.Fatalf("foreground runc restore: not running after %v (state %q): %v\n%s", opTimeout, st, err, out)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, pid = c.state()
+	before = strings.Count(c.events(), "event ")
+	if out, err := c.nsenter("sh", "-c", "echo again >> "+c.path("bundle/rootfs/lowerfile")).CombinedOutput(); err != nil {
+		t.Fatalf("write to the watched file: %v\n%s", err, out)
+	}
+	if !c.waitEvents("event", before+1) {
+		t.Fatalf("the watch restored in the foreground did not fire: events %q", c.events())
+	}
+	if out, err := c.runc("", nil, "kill", c.id, "KILL"); err != nil {
+		t.Fatalf("runc kill: %v\n%s", err, out)
+	}
+	out, err = fg.wait(opTimeout)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 128+9 {
+		t.Fatalf("foreground runc restore ended with %v, want exit 137 (the container's SIGKILL)\n%s", err, out)
+	}
+	t.Logf("restored (foreground) pid %d, watch fired; runc exited %d when the container was killed; %v in all", pid, ee.ExitCode(), time.Since(start).Round(time.Millisecond))
+}
+
+func readLog(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "(no " + filepath.Base(p) + ": " + err.Error() + ")"
+	}
+	return string(b)
+}
+
+// lines returns the lines of text containing any of words.
+func lines(text string, words ...string) []string {
+	var out []string
+	for _, l := range strings.Split(text, "\n") {
+		for _, w := range words {
+			if strings.Contains(l, w) {
+				out = append(out, strings.TrimSpace(l))
+				break
+			}
+		}
+	}
+	return out
+}
+
+// inotifyLines are the "inotify wd:" lines of the fdinfo of pid's fds.
+func inotifyLines(pid int) []string {
+	dir := filepath.Join("/proc", strconv.Itoa(pid), "fdinfo")
+	ents, _ := os.ReadDir(dir)
+	var out []string
+	for _, e := range ents {
+		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "inotify wd:") {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
