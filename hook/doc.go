@@ -1,7 +1,12 @@
 // Package hook is ovlfix as a CRIU action script ("ovlfix hook", or a
-// symlink named ovlfix-hook): one line `action-script /usr/local/bin/ovlfix-hook`
-// in /etc/criu/default.conf or /etc/criu/runc.conf brings it into every
-// `criu dump`, and into runc, Podman and Docker checkpoints (docs/hook.md).
+// symlink named ovlfix-hook): `criu dump --action-script
+// /usr/local/bin/ovlfix-hook` on the command line; for runtimes, which talk
+// to CRIU over RPC, the `ovlfix criu` proxy (package criuproxy) runs the
+// same work on CRIU's notifications, on every CRIU version. An action
+// script named in a config file (runc.conf, default.conf, the
+// org.criu.config annotation) is safe only on CRIU ≥ 3.19, and runs twice
+// per action on 3.19–4.1; on CRIU ≤ 3.18 it aborts every runc/Podman
+// checkpoint (BUG_ON in add_rpc_notify). docs/hook.md has the matrix.
 //
 // CRIU runs each action script with the action in CRTOOLS_SCRIPT_ACTION,
 // the images directory as a /proc/<criu-pid>/fd/N path in
