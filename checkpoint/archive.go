@@ -235,7 +235,7 @@ func (a *archiveReader) skip(r io.Reader) error {
 			return nil
 		}
 		if err != nil {
-			return err
+			return truncated(err)
 		}
 	}
 }
@@ -244,12 +244,18 @@ func (a *archiveReader) skip(r io.Reader) error {
 func readMember(r io.Reader, size int64) ([]byte, error) {
 	b := make([]byte, size)
 	if _, err := io.ReadFull(r, b); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return nil, fmt.Errorf("archive is truncated inside it (copy it again): %w", err)
+		return nil, truncated(err)
 	}
 	return b, nil
+}
+
+// truncated explains an error met inside a member: an early end is a
+// truncated archive; a cap or a cancellation is passed on as it is.
+func truncated(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("archive is truncated inside it (copy it again): %w", io.ErrUnexpectedEOF)
+	}
+	return err
 }
 
 // requireRegular refuses a member that is not a regular file: a symlink or

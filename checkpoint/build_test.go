@@ -60,7 +60,7 @@ func tarBytes(t testing.TB, ms ...member) []byte {
 func gzipBytes(t testing.TB, b []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
-	zw := gzip.NewWriter(&buf)
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
 	zw.Write(b)
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package checkpoint
 
 import (
 	"archive/tar"
-	"errors"
 	"fmt"
 	"io"
 )
@@ -63,10 +62,7 @@ func (a *archiveReader) diffEntry(tr *tar.Reader, hdr *tar.Header) (DiffEntry, e
 	}
 	prefix := a.buf[:min(hdr.Size, buildIDPrefix)]
 	if _, err := io.ReadFull(tr, prefix); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		return DiffEntry{}, fmt.Errorf("truncated (copy the archive again): %w", err)
+		return DiffEntry{}, truncated(err)
 	}
 	e.BuildID = elfBuildID(prefix)
 	return e, nil
