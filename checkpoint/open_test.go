@@ -6,6 +6,7 @@ import (
 	"context"
 	"debug/elf"
 	"errors"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -131,19 +132,9 @@ func TestOpenArchiveFormats(t *testing.T) {
 				t.Errorf("/etc/hard = %+v", e)
 			}
 			if _, ok := d.Entries["/var/lib/nested.tar"]; !ok || len(d.Entries) != 6 {
-				t.Errorf("Entries = %v: a tar inside rootfs-diff.tar is one entry, not read", slices.Sorted(mapKeys(d.Entries)))
+				t.Errorf("Entries = %v: a tar inside rootfs-diff.tar is one entry, not read", slices.Sorted(maps.Keys(d.Entries)))
 			}
 		})
-	}
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
 	}
 }
 
