@@ -2,13 +2,13 @@ package checkpoint
 
 import (
 	"bufio"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 )
@@ -76,6 +76,10 @@ func readArchive(ctx context.Context, src io.ReadSeeker, opts Options) (*Checkpo
 		m.r = src
 		tarStream = seekMeter{meter: m, s: src}
 	case FormatTarGzip:
+		// klauspost's gzip, not compress/gzip: the standard library's
+		// inflater allocates Huffman tables per block, so its garbage
+		// grows with the archive (TestOpenMemoryFlat); klauspost reuses
+		// them, and is faster.
 		zr, err := gzip.NewReader(bufio.NewReaderSize(src, readBuffer))
 		if err != nil {
 			return nil, fmt.Errorf("gzip: %w", streamError("", err))
