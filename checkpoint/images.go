@@ -49,6 +49,12 @@ type Checkpoint struct {
 	// Meta holds the small top-level files of an archive by name
 	// (config.dump, spec.dump, stats-dump, network.status, ...), capped.
 	Meta map[string][]byte
+	// Skipped lists, sorted, the archive members neither kept nor
+	// understood: folders other than checkpoint/ (artifacts/,
+	// pre-checkpoint/), top-level files over Options.MaxMeta (a big
+	// ctr.log, devshm-checkpoint.tar), links and devices at the top
+	// level that are no known metadata file.
+	Skipped []string
 }
 
 // RootfsDiff is what Podman applies to a fresh container rootfs before
