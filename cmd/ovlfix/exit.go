@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 
+	"github.com/ovlfix/ovlfix/checkpoint"
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/proto"
 )
@@ -21,16 +22,18 @@ const (
 	exitUnresolved   = 8 // `dump --strict`: some object could not be resolved
 	exitUnrepairable = 9 // `fixup`: the dump is wrong and cannot be repaired
 	// exitBadImageFile: an image or cache file is not a regular file or
-	// exceeds its size cap (a FIFO, a symlink, a device). Reserved in
-	// docs/cli.md; mapped from proto's sentinel for it once that exists.
+	// exceeds its size cap (a FIFO, a symlink, a device).
 	exitBadImageFile = 10
 	// exitNotRestorable: `verify` found files the restore will not
 	// reopen (the report names each one and CRIU's message).
 	exitNotRestorable = 11
 	// exitRootUnusable: `verify --root DIR` cannot open DIR as a directory.
 	exitRootUnusable = 12
-	exitInterrupted  = 130 // SIGINT (128+2), interrupt.go
-	exitTerminated   = 143 // SIGTERM (128+15), interrupt.go
+	// exitBadArchive: `inspect`/`verify` refused the checkpoint archive:
+	// not an archive, a member refused as unsafe, or a cap reached.
+	exitBadArchive  = 13
+	exitInterrupted = 130 // SIGINT (128+2), interrupt.go
+	exitTerminated  = 143 // SIGTERM (128+15), interrupt.go
 )
 
 // codedError carries an exit code through cobra.
@@ -58,6 +61,8 @@ func exitCode(err error) int {
 		return ce.code
 	case errors.Is(err, proto.ErrBadImageFile):
 		return exitBadImageFile
+	case errors.Is(err, checkpoint.ErrNotArchive), errors.Is(err, checkpoint.ErrUnsafe), errors.Is(err, checkpoint.ErrTooBig):
+		return exitBadArchive
 	case errors.Is(err, fdinfo.ErrNoProcess):
 		return exitNoProcess
 	case errors.Is(err, fdinfo.ErrPermission):

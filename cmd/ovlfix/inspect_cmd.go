@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/ovlfix/ovlfix/checkpoint"
@@ -55,23 +52,11 @@ func runInspect(ctx context.Context, out io.Writer, p string, f inspectFlags) er
 	return inspect.WriteText(out, l)
 }
 
-// openCheckpoint opens ARCHIVE|DIR: a directory as a CRIU images
-// directory.
-//
-// TODO(merge): archives (tar, gzip, zstd) go through checkpoint.Open,
-// written on another branch; until it is merged a file is refused here.
-func openCheckpoint(_ context.Context, p string) (*checkpoint.Checkpoint, error) {
-	st, err := os.Stat(p)
-	if err != nil {
-		return nil, fmt.Errorf("checkpoint: %w", err)
-	}
-	if st.IsDir() {
-		return checkpoint.OpenDir(p)
-	}
-	return nil, fmt.Errorf("checkpoint %s: %w", p, errArchiveUnsupported)
+// openCheckpoint opens ARCHIVE|DIR (checkpoint.Open: a directory as a
+// CRIU images directory, a file as a checkpoint archive, read by content).
+func openCheckpoint(ctx context.Context, p string) (*checkpoint.Checkpoint, error) {
+	return checkpoint.Open(ctx, p, checkpoint.Options{})
 }
-
-var errArchiveUnsupported = errors.New("archives: not yet supported in this build (give the images directory)")
 
 // checkpointctlPlugin is the name under which checkpointctl (1.6 and
 // later) runs ovlfix as its `ovlfix` subcommand: it looks up

@@ -64,7 +64,7 @@ func TestVerifyUsageAndExitCodes(t *testing.T) {
 	expect(t, ovlfix(t, "verify", realImages, "--root", "/", "-o", "xml"), exitUsage, "text or json")
 	expect(t, ovlfix(t, "verify", realImages, "--root", "/", "--file-validation", "crc"), exitUsage, "buildid or filesize")
 	expect(t, ovlfix(t, "verify", realImages, "--root", "/nonexistent-root"), exitRootUnusable, "--root")
-	expect(t, ovlfix(t, "verify", "/etc/hostname", "--root", "/"), exitFailure, "archives: not yet supported")
+	expect(t, ovlfix(t, "verify", "/etc/hostname", "--root", "/"), exitBadArchive, "not a checkpoint archive")
 	expect(t, ovlfix(t, "verify", t.TempDir(), "--root", "/"), exitFailure, "files.img")
 
 	dump := tinyDump(t)
