@@ -293,3 +293,63 @@ func TestRootSub(t *testing.T) {
 		}
 	}
 }
+
+// TestRootSubFollowsLayerSymlinks: a layer named by a symlink, as
+// containers/storage names lowers (overlay/l/<short> -> ../<id>/diff),
+// opens the directory the link names, through chains of relative and
+// absolute links, and never one outside the root, whichever way the
+// links point; a loop is ELOOP and a link to a file ENOTDIR. Both the
+// openat2 and the component-walk resolution (kernels < 5.6).
+func TestRootSubFollowsLayerSymlinks(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "r") // the root; base/outside is beside it
+	buildTree(t, base, `
+dir outside/data
+`)
+	buildTree(t, dir, `
+dir storage/overlay/abc/diff/data
+symlink storage/overlay/l/SHORT ../abc/diff
+symlink storage/overlay/l/ABS /storage/overlay/abc/diff
+symlink storage/overlay/l/CHAIN SHORT
+symlink storage/overlay/l/VIA /storage/via/diff
+symlink storage/via ../storage/overlay/abc
+symlink storage/overlay/l/OUT ../../../../outside
+symlink storage/overlay/l/LOOP LOOP2
+symlink storage/overlay/l/LOOP2 LOOP
+file storage/overlay/l/FILE
+symlink storage/overlay/l/TOFILE FILE
+`)
+	// OUT, followed as the host would, is base/outside: a directory. Inside
+	// the root, ../.. stops at the root: <root>/outside, which is not there.
+	var want unix.Stat_t
+	if err := unix.Stat(filepath.Join(dir, "storage/overlay/abc/diff"), &want); err != nil {
+		t.Fatal(err)
+	}
+	for mode, root := range rootModes(t, dir) {
+		for _, name := range []string{"SHORT", "ABS", "CHAIN", "VIA"} {
+			sub, err := root.Sub("/storage/overlay/l/" + name)
+			if err != nil {
+				t.Errorf("%s: Sub(l/%s): %v", mode, name, err)
+				continue
+			}
+			if st, err := sub.Stat("/"); err != nil || st.Ino != want.Ino {
+				t.Errorf("%s: Sub(l/%s) is ino %d (%v), want the layer's %d", mode, name, st.Ino, err, want.Ino)
+			}
+			if _, err := sub.Stat("/data"); err != nil {
+				t.Errorf("%s: Sub(l/%s).Stat(/data): %v", mode, name, err)
+			}
+			sub.Close()
+		}
+		for name, wantErr := range map[string]unix.Errno{"OUT": unix.ENOENT, "LOOP": unix.ELOOP, "TOFILE": unix.ENOTDIR, "FILE": unix.ENOTDIR} {
+			sub, err := root.Sub("/storage/overlay/l/" + name)
+			if err == nil {
+				sub.Close()
+				t.Errorf("%s: Sub(l/%s) succeeded, want %v", mode, name, wantErr)
+				continue
+			}
+			if !errors.Is(err, wantErr) {
+				t.Errorf("%s: Sub(l/%s): %v, want %v", mode, name, err, wantErr)
+			}
+		}
+	}
+}

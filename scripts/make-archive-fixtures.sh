@@ -103,7 +103,7 @@ make() {
 }
 
 mkdir -p "$out"
-rm -f "$out"/*.tar* "$out"/report-*.txt
+rm -f "$out"/holder-*.tar* "$out"/report-holder-*.txt "$out"/rootfs.tar.gz  # not the lab's criu-3.17.1-* files
 make holder-zstd holder-zstd.tar.zst "" ""
 make holder-gzip holder-gzip.tar.gz "--compress gzip" ""
 make holder-none holder-none.tar "--compress none" ""
