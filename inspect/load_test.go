@@ -218,7 +218,7 @@ func TestLoadManifest(t *testing.T) {
 	if err := WriteText(&out, l); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), `"lower":2`) {
+	if !strings.Contains(out.String(), " lower:2 ") {
 		t.Errorf("text does not show the layer:\n%s", out.String())
 	}
 	m[manifest.FileName] = mk(2)
@@ -300,5 +300,25 @@ func TestTextQuotesNames(t *testing.T) {
 	var back struct{ Files []File }
 	if err := json.Unmarshal(out.Bytes(), &back); err != nil || len(back.Files) != 1 || back.Files[0].Name != hostile {
 		t.Fatalf("JSON round trip: %v %+v\n%s", err, back, out.String())
+	}
+}
+
+// TestLayerText: the schema's Where words are shown as they are; any other
+// value (a manifest is input like any other) is quoted, control bytes too.
+func TestLayerText(t *testing.T) {
+	for _, tc := range []struct {
+		ov   *manifest.Overlay
+		want string
+	}{
+		{&manifest.Overlay{Where: manifest.UpperOnly, Layer: -1}, "upper"},
+		{&manifest.Overlay{Where: manifest.Lower, Layer: 1}, "lower:1"},
+		{&manifest.Overlay{Where: manifest.CopiedUp, Layer: 0}, "copied-up:0"},
+		{&manifest.Overlay{Where: manifest.WhitedOut, Layer: 2}, "whiteout:2"},
+		{&manifest.Overlay{Where: manifest.Metacopy, Layer: 0}, "metacopy:0"},
+		{&manifest.Overlay{Where: "lower\n\x1b[2J", Layer: 3}, `"lower\n\x1b[2J":3`},
+	} {
+		if got := layerText(&File{Provenance: &manifest.File{Overlay: tc.ov}}); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.ov, got, tc.want)
+		}
 	}
 }

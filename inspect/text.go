@@ -126,14 +126,16 @@ func layerText(f *File) string {
 		}
 		return "-"
 	}
-	switch o.Where {
-	case manifest.UpperOnly:
-		return o.Where
+	where := o.Where // the schema's words as they are; anything else quoted
+	switch where {
+	case manifest.UpperOnly, manifest.CopiedUp, manifest.Lower, manifest.Metacopy, manifest.WhitedOut:
+	default:
+		where = quote.String(where)
 	}
-	if o.Layer >= 0 {
-		return quote.String(o.Where) + ":" + strconv.Itoa(o.Layer)
+	if o.Layer >= 0 && o.Where != manifest.UpperOnly {
+		return where + ":" + strconv.Itoa(o.Layer)
 	}
-	return quote.String(o.Where)
+	return where
 }
 
 // HoldersText is the holders for a table cell: fds, cwd, root and exe
