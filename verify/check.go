@@ -275,7 +275,8 @@ func checkLinked(f *inspect.File, rm *inspect.Remap, t tree, opts Options) (*Pro
 // the restore finds the image's (lower) version or nothing. The problem
 // CRIU will meet, if any, is kept as the predicted message.
 //
-// One exception: a copied-up (or metacopy) file that CRIU's checks pass
+// Only regular files: a copied-up directory's own content is not what
+// CRIU reopens. And one exception: a copied-up (or metacopy) file that CRIU's checks pass
 // in the root and whose size, mode and mtime there are the ones the
 // manifest recorded of the held inode is the image's content still.
 // Overlay copy-up keeps the lower's mtime and any write changes it, and
@@ -284,6 +285,17 @@ func checkLinked(f *inspect.File, rm *inspect.Remap, t tree, opts Options) (*Pro
 func checkUpper(f *inspect.File, t tree, diff *checkpoint.RootfsDiff, p *Problem) (*Problem, error) {
 	prov := f.Provenance
 	if prov == nil || prov.Overlay == nil || f.Remap != nil {
+		return p, nil
+	}
+	mode := prov.Mode // the manifest's stat; else what CRIU recorded
+	if mode == 0 && f.HasMode {
+		mode = f.Mode
+	}
+	if mode != 0 && mode&unix.S_IFMT != unix.S_IFREG {
+		// A directory (cwd, root) copied up because something in it
+		// changed: CRIU reopens it by name and checks nothing of it but
+		// that it opens, which checkFile did; what changed inside it is
+		// each file's own entry.
 		return p, nil
 	}
 	switch prov.Overlay.Where {

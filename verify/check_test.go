@@ -247,7 +247,7 @@ func TestCheckArchiveDiff(t *testing.T) {
 		Deleted: []string{"/lib/x", "var/d"},
 	}
 	upper := func(f *inspect.File, where string) *inspect.File {
-		f.Provenance = &manifest.File{ID: f.ID, Name: f.Name, Overlay: &manifest.Overlay{Where: where, Layer: -1}}
+		f.Provenance = &manifest.File{ID: f.ID, Name: f.Name, Mode: f.Mode, Overlay: &manifest.Overlay{Where: where, Layer: -1}}
 		return f
 	}
 	files := []*inspect.File{
@@ -260,7 +260,11 @@ func TestCheckArchiveDiff(t *testing.T) {
 		upper(held("/lib/copied", 3, 0o644, nil), manifest.CopiedUp),
 		upper(held("/lib/unchanged", 3, 0o644, nil), manifest.CopiedUp), // 7: copied up, never written
 		upper(held("/lib/touched", 3, 0o644, nil), manifest.CopiedUp),   // 8: written, same size
+		upper(held("/lib", 0, 0o755, nil), manifest.CopiedUp),           // 9: a cwd copied up (files made in it)
 	}
+	files[9].Mode, files[9].HasSize = unix.S_IFDIR|0o755, false
+	files[9].Provenance.Mode = files[9].Mode
+	root.nodes["/lib"] = node{Mode: unix.S_IFDIR | 0o755}
 	root.nodes["/lib/copied"] = reg(0o644, 3, nil) // the lower version passes CRIU's checks
 	// The manifest's stat of the held inode: the same mtime as the root's
 	// (copy-up keeps it) for 7; another one (a write) for 8.

@@ -176,7 +176,7 @@ func TestRestoreFailsOnLowerSizeChange(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := fmt.Sprintf("File data/lower.txt has bad size %d (expect %d)", len(changed), len(imageFiles["data/lower.txt"]))
-	checkVerify(t, w, image, archive, "/data/lower.txt", "has bad size")
+	checkVerify(t, w, image, archive, "/data/lower.txt", want) // verify predicts CRIU's very line
 	w.restoreFails(archive, want)
 }
 
@@ -194,8 +194,9 @@ func TestRestoreFailsWithoutUpperFileInDiff(t *testing.T) {
 	if err := withoutDiffMember(archive, broken, "data/upper.txt"); err != nil {
 		t.Fatal(err)
 	}
-	checkVerify(t, w, image, broken, "/data/upper.txt", "No such file or directory")
-	w.restoreFails(broken, "Can't open file data/upper.txt on restore: No such file or directory")
+	want := "Can't open file data/upper.txt on restore: No such file or directory"
+	checkVerify(t, w, image, broken, "/data/upper.txt", want)
+	w.restoreFails(broken, want)
 }
 
 // TestRestoreOfAppendedCopiedUpFile: the holder appends to the file it
@@ -226,7 +227,7 @@ func TestRestoreOfAppendedCopiedUpFile(t *testing.T) {
 	t.Logf("rootfs-diff.tar has %q: no data/copied.txt", names)
 	want := fmt.Sprintf("File data/copied.txt has bad size %d (expect %d)",
 		len(imageFiles["data/copied.txt"]), len(imageFiles["data/copied.txt"])+len("appended\n"))
-	checkVerify(t, w, image, archive, "/data/copied.txt", "has bad size")
+	checkVerify(t, w, image, archive, "/data/copied.txt", want)
 	w.restoreFails(archive, want)
 }
 

@@ -149,8 +149,9 @@ func checkInspect(t *testing.T, archive string, want map[string]layer) {
 // checkVerify runs `ovlfix verify ARCHIVE --root ROOT` against the image's
 // rootfs (`podman image mount`: the rootfs Podman restores into, before it
 // applies the archive's diff, which verify applies in memory). With
-// wantFile "" it must pass (exit 0); otherwise fail naming wantFile and
-// predicting wantMsg.
+// wantFile "" it must pass (exit 0); otherwise exit 11, naming wantFile
+// and predicting exactly wantMsg, the CRIU error line the real restore
+// must then print.
 func checkVerify(t *testing.T, w *world, image, archive, wantFile, wantMsg string) {
 	t.Helper()
 	root := strings.TrimSpace(w.must("image", "mount", image))
@@ -164,11 +165,25 @@ func checkVerify(t *testing.T, w *world, image, archive, wantFile, wantMsg strin
 		return
 	}
 	var exit *exec.ExitError
-	if !errors.As(err, &exit) {
-		t.Errorf("verify of an archive that cannot restore (%s: %s) exited %v, want a non-zero status", wantFile, wantMsg, err)
+	if !errors.As(err, &exit) || exit.ExitCode() != 11 {
+		t.Errorf("verify of an archive that cannot restore (%s: %s) exited %v, want 11 (not restorable)", wantFile, wantMsg, err)
 	}
-	if !strings.Contains(string(out), wantFile) || !strings.Contains(string(out), wantMsg) {
-		t.Errorf("verify does not name %s with %q", wantFile, wantMsg)
+	js, _ := exec.Command(built.ovlfix, "verify", archive, "--root", root, "-o", "json").Output()
+	var res struct {
+		Problems []struct {
+			Name string `json:"name"`
+			CRIU string `json:"criu"`
+		} `json:"problems"`
+	}
+	if err := json.Unmarshal(js, &res); err != nil {
+		t.Fatalf("verify -o json: %v\n%s", err, js)
+	}
+	found := false
+	for _, p := range res.Problems {
+		found = found || p.Name == wantFile && p.CRIU == wantMsg
+	}
+	if !found {
+		t.Errorf("verify does not name %s with CRIU's line %q: %+v", wantFile, wantMsg, res.Problems)
 	}
 }
 
