@@ -34,4 +34,11 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 command -v go >/dev/null 2>&1 || { echo "setup: Go is not installed (https://go.dev/doc/install)" >&2; exit 1; }
 go mod download
+# checkpointctl (pinned in tools/checkpointctl/go.mod, a module of its own),
+# for tests/podman's run of ovlfix as its plugin; rebuilt only when missing
+# or older than its go.mod.
+cctl=tools/checkpointctl/bin/checkpointctl
+if [ ! -x "$cctl" ] || [ tools/checkpointctl/go.mod -nt "$cctl" ]; then
+  (cd tools/checkpointctl && go build -o bin/checkpointctl github.com/checkpoint-restore/checkpointctl)
+fi
 echo "setup: ok ($(go version | cut -d' ' -f3), $(crit --help >/dev/null 2>&1 && echo crit present))"

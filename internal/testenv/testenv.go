@@ -33,6 +33,15 @@ func RequireRoot(t testing.TB) {
 	}
 }
 
+// RequireFile skips (or fails in CI) unless path exists; made says what
+// makes it ("scripts/setup.sh builds it").
+func RequireFile(t testing.TB, path, made string) {
+	t.Helper()
+	if _, err := os.Stat(path); err != nil {
+		unavailable(t, fmt.Sprintf("%s: %v (%s)", path, err, made))
+	}
+}
+
 // RequireTool returns the path of a program, skipping (or failing in CI)
 // when it is not installed.
 func RequireTool(t testing.TB, name, pkg string) string {
