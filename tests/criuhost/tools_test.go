@@ -38,7 +38,7 @@ func setupTools(t *testing.T) tools {
 	testenv.RequireRoot(t)
 	gcc := testenv.RequireTool(t, "gcc", "gcc")
 	testenv.RequireTool(t, "nsenter", "util-linux")
-	goTool := testenv.RequireTool(t, "go", "golang")
+	testenv.RequireTool(t, "go", "golang")
 	root := repoRoot(t)
 
 	criu := os.Getenv("OVLFIX_CRIU42")
@@ -58,10 +58,8 @@ func setupTools(t *testing.T) tools {
 	dir := t.TempDir()
 	tl := tools{criu: criu, ovlfix: filepath.Join(dir, "ovlfix"), hook: filepath.Join(dir, "ovlfix-hook"),
 		holder: filepath.Join(dir, "holder")}
-	build := exec.Command(goTool, "build", "-o", tl.ovlfix, "./cmd/ovlfix")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/ovlfix: %v\n%s", err, out)
+	if err := testenv.BuildOvlfix(root, tl.ovlfix); err != nil {
+		t.Fatal(err)
 	}
 	if err := os.Symlink("ovlfix", tl.hook); err != nil {
 		t.Fatal(err)
@@ -73,16 +71,12 @@ func setupTools(t *testing.T) tools {
 	return tl
 }
 
-// repoRoot is the module's root directory: the test runs in tests/criuhost.
+// repoRoot is the module's root directory.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
-	}
-	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil || !strings.Contains(string(mod), "module github.com/ovlfix/ovlfix\n") {
-		t.Fatalf("%s is not ovlfix's module root (go.mod: %v)", root, err)
 	}
 	return root
 }

@@ -5,8 +5,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/ovlfix/ovlfix/internal/testenv"
 )
 
 // built is what TestMain builds once for every test: ovlfix from the
@@ -44,10 +45,8 @@ func build(dir string) error {
 	built.ovlfix = filepath.Join(dir, "ovlfix")
 	built.hook = filepath.Join(dir, "ovlfix-hook")
 	built.holder = filepath.Join(dir, "holder")
-	gobuild := exec.Command("go", "build", "-o", built.ovlfix, "./cmd/ovlfix")
-	gobuild.Dir = root
-	if out, err := gobuild.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/ovlfix: %v\n%s", err, out)
+	if err := testenv.BuildOvlfix(root, built.ovlfix); err != nil {
+		return err
 	}
 	if err := os.Symlink("ovlfix", built.hook); err != nil {
 		return err
@@ -60,15 +59,4 @@ func build(dir string) error {
 	return nil
 }
 
-// repoRoot is the module's root directory: the tests run in tests/podman.
-func repoRoot() (string, error) {
-	root, err := filepath.Abs(filepath.Join("..", ".."))
-	if err != nil {
-		return "", err
-	}
-	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil || !strings.Contains(string(mod), "module github.com/ovlfix/ovlfix\n") {
-		return "", fmt.Errorf("%s is not ovlfix's module root (go.mod: %v)", root, err)
-	}
-	return root, nil
-}
+func repoRoot() (string, error) { return testenv.RepoRoot() }

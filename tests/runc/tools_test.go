@@ -45,7 +45,7 @@ func setupTools(t *testing.T) tools {
 	gcc := testenv.RequireTool(t, "gcc", "gcc")
 	testenv.RequireTool(t, "nsenter", "util-linux")
 	testenv.RequireTool(t, "unshare", "util-linux")
-	goTool := testenv.RequireTool(t, "go", "golang")
+	testenv.RequireTool(t, "go", "golang")
 	tl.busybox = "/bin/busybox"
 	if out, err := exec.Command("file", "-L", tl.busybox).CombinedOutput(); err != nil || !strings.Contains(string(out), "statically linked") {
 		unavailable(t, fmt.Sprintf("needs a static %s (Debian package busybox-static): %s %v", tl.busybox, strings.TrimSpace(string(out)), err))
@@ -65,10 +65,8 @@ func setupTools(t *testing.T) tools {
 	}
 	dir := t.TempDir()
 	ovlfix := filepath.Join(dir, "ovlfix")
-	build := exec.Command(goTool, "build", "-o", ovlfix, "./cmd/ovlfix")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/ovlfix: %v\n%s", err, out)
+	if err := testenv.BuildOvlfix(root, ovlfix); err != nil {
+		t.Fatal(err)
 	}
 	tl.proxy = filepath.Join(dir, "ovlfix-criu")
 	if err := os.Symlink("ovlfix", tl.proxy); err != nil {
@@ -82,16 +80,12 @@ func setupTools(t *testing.T) tools {
 	return tl
 }
 
-// repoRoot is the module's root directory: the test runs in tests/runc.
+// repoRoot is the module's root directory.
 func repoRoot(t *testing.T) string {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		t.Fatal(err)
-	}
-	mod, err := os.ReadFile(filepath.Join(root, "go.mod"))
-	if err != nil || !strings.Contains(string(mod), "module github.com/ovlfix/ovlfix\n") {
-		t.Fatalf("%s is not ovlfix's module root (go.mod: %v)", root, err)
 	}
 	return root
 }

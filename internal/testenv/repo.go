@@ -1,0 +1,40 @@
+package testenv
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+)
+
+// RepoRoot is ovlfix's module root, found from the test's working
+// directory (a package directory inside the module) upwards.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		mod, err := os.ReadFile(filepath.Join(dir, "go.mod"))
+		if err == nil && strings.Contains(string(mod), "module github.com/ovlfix/ovlfix\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no ovlfix go.mod above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+// BuildOvlfix builds ./cmd/ovlfix of the module at root into out: the
+// end-to-end tests run the real binary, as CRIU and the runtimes do.
+func BuildOvlfix(root, out string) error {
+	build := exec.Command("go", "build", "-o", out, "./cmd/ovlfix")
+	build.Dir = root
+	if b, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/ovlfix: %v\n%s", err, b)
+	}
+	return nil
+}
