@@ -13,17 +13,6 @@ import (
 	"github.com/ovlfix/ovlfix/proto"
 )
 
-// VMA status bits of CRIU's criu/include/image.h: a mapping whose status
-// has FILE_PRIVATE or FILE_SHARED maps a file, and its shmid is then that
-// file's files.img id. SysV IPC, sockets and memfds use shmid otherwise.
-const (
-	vmaFilePrivate = 1 << 6
-	vmaFileShared  = 1 << 7
-	vmaSysVIPC     = 1 << 10
-	vmaSocket      = 1 << 11
-	vmaMemfd       = 1 << 14
-)
-
 // ref is one object of a task that names a files.img entry.
 type ref struct {
 	Kind       fdinfo.Kind // KindFD, KindCwd, KindRoot, KindExe or KindMap
@@ -214,8 +203,7 @@ func (d *dumpImages) readTask(dir string, t *task, fdTables map[uint32]bool) err
 			t.Refs = append(t.Refs, ref{Kind: fdinfo.KindExe, FileID: mm.GetExeFileId()})
 		}
 		for _, v := range mm.GetVmas() {
-			st := v.GetStatus()
-			if st&(vmaFilePrivate|vmaFileShared) == 0 || st&(vmaSysVIPC|vmaSocket|vmaMemfd) != 0 {
+			if !proto.MapsFile(v) {
 				continue
 			}
 			t.Refs = append(t.Refs, ref{Kind: fdinfo.KindMap, Start: v.GetStart(), End: v.GetEnd(), FileID: uint32(v.GetShmid())})

@@ -9,17 +9,6 @@ import (
 	"github.com/ovlfix/ovlfix/proto"
 )
 
-// VMA status bits of CRIU's criu/include/image.h: a mapping with
-// FILE_PRIVATE or FILE_SHARED maps a file and its shmid is that file's
-// files.img id, unless it is SysV IPC, a socket or a memfd.
-const (
-	vmaFilePrivate = 1 << 6
-	vmaFileShared  = 1 << 7
-	vmaSysVIPC     = 1 << 10
-	vmaSocket      = 1 << 11
-	vmaMemfd       = 1 << 14
-)
-
 // readHolders attaches every task reference to its file: fds
 // (ids-N.img files_id → fdinfo-<files_id>.img; a table shared by several
 // tasks is listed for each), cwd and root (fs-N.img), exe and file
@@ -105,8 +94,7 @@ func (l *Listing) taskMm(imgs checkpoint.Images, pid uint32, add addHolder) erro
 		add(mm.GetExeFileId(), manifest.Holder{PID: int(pid), Kind: "exe"}, "exe")
 	}
 	for _, v := range mm.GetVmas() {
-		st := v.GetStatus()
-		if st&(vmaFilePrivate|vmaFileShared) == 0 || st&(vmaSysVIPC|vmaSocket|vmaMemfd) != 0 {
+		if !proto.MapsFile(v) {
 			continue
 		}
 		span := fmt.Sprintf("%x-%x", v.GetStart(), v.GetEnd())

@@ -82,7 +82,7 @@ func oneTask(t *testing.T, files []*proto.FileEntry) memImages {
 		MmStartStack: gproto.Uint64(0), MmStartBrk: gproto.Uint64(0), MmBrk: gproto.Uint64(0), MmArgStart: gproto.Uint64(0), MmArgEnd: gproto.Uint64(0),
 		MmEnvStart: gproto.Uint64(0), MmEnvEnd: gproto.Uint64(0), ExeFileId: gproto.Uint32(second),
 		Vmas: []*proto.VmaEntry{{Start: gproto.Uint64(0x1000), End: gproto.Uint64(0x2000), Pgoff: gproto.Uint64(0), Shmid: gproto.Uint64(uint64(second)),
-			Prot: gproto.Uint32(1), Flags: gproto.Uint32(2), Status: gproto.Uint32(vmaFilePrivate | 1), Fd: gproto.Int64(-1)}}})
+			Prot: gproto.Uint32(1), Flags: gproto.Uint32(2), Status: gproto.Uint32(proto.VMAFilePrivate | 1), Fd: gproto.Int64(-1)}}})
 	m.put(t, proto.MmImg(1), img, err)
 	img, err = proto.MountpointsImage(9, []*proto.MntEntry{
 		{Fstype: gproto.Uint32(uint32(proto.FstypeOverlayfs)), MntId: gproto.Uint32(20), RootDev: gproto.Uint32(1), ParentMntId: gproto.Uint32(1), Flags: gproto.Uint32(0),

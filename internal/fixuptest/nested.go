@@ -25,12 +25,6 @@ import (
 	gproto "google.golang.org/protobuf/proto"
 )
 
-// VMA status bits (criu/include/image.h).
-const (
-	vmaFilePrivate = 1 << 6
-	vmaFileShared  = 1 << 7
-)
-
 // NestedSpec is the container-like layout of docs/kernel-quirks.md §13: an
 // overlay A (standing in for the container's root overlay) with layers on
 // tmpfs t0, and inside it, at a/data, an overlay B whose lower is on
@@ -233,9 +227,9 @@ func Build(t testing.TB, c *scenario.Child) *Fixture {
 			FsId: gproto.Uint32(uint32(i + 1)), SighandId: gproto.Uint32(uint32(i + 1)), MntNsId: gproto.Uint32(9)}))
 		f.writeB(t)(proto.FsImage(vpid, &proto.FsEntry{CwdId: gproto.Uint32(p.cwd), RootId: gproto.Uint32(p.root), Umask: gproto.Uint32(0o22)}))
 		start, end := firstMapping(t, p.pid, p.vmaPath)
-		status := uint32(1 | vmaFilePrivate)
+		status := uint32(1 | proto.VMAFilePrivate)
 		if p.vmaSharedRW {
-			status = 1 | vmaFileShared
+			status = 1 | proto.VMAFileShared
 		}
 		z := gproto.Uint64(0)
 		f.writeB(t)(proto.MmImage(vpid, &proto.MmEntry{MmStartCode: z, MmEndCode: z, MmStartData: z, MmEndData: z, MmStartStack: z,
