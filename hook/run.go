@@ -53,7 +53,9 @@ type Options struct {
 // CRIU would have got right. Every untrusted string in the log is quoted
 // (internal/quote) and the images directory, a /proc/<criu-pid>/fd/N link,
 // is never shown as a directory name. A streamed dump (criu --stream,
-// stream.go) has no images to check: post-dump logs so and returns nil.
+// stream.go) has no images to check, and a dump an earlier post-dump of
+// the same CRIU process handled needs no second check (rerun.go): both
+// are logged and return nil.
 func Run(ctx context.Context, env Env, opts Options) error {
 	log := NewLogger(opts.Log)
 	if env.CRIUPID > 0 {
@@ -79,7 +81,7 @@ func Run(ctx context.Context, env Env, opts Options) error {
 		return nil
 	case ActionPostDump:
 		logImageDir(env, log)
-		if streamedPostDump(env, log) {
+		if streamedPostDump(env, log) || repeatedPostDump(env, log) {
 			return nil
 		}
 		q := loadQuirks(ctx, opts.LoadQuirks, log)
