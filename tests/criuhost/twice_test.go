@@ -108,7 +108,9 @@ func checkTwice(t *testing.T, images, state string, hookLog []string) {
 	if len(pre) != 2 || len(post) != 2 {
 		t.Fatalf("the hook ran %d pre-dump and %d post-dump time(s), want 2 and 2; it said:\n%s", len(pre), len(post), strings.Join(hookLog, "\n"))
 	}
-	has := func(s, name string) bool { return regexp.MustCompile(`(?m) ` + regexp.QuoteMeta(name) + `$`).MatchString(s) }
+	has := func(s, name string) bool {
+		return regexp.MustCompile(`(?m) ` + regexp.QuoteMeta(name) + `$`).MatchString(s)
+	}
 	if has(pre[0][0], "irmap-cache") || !has(pre[0][1], "irmap-cache") {
 		t.Errorf("the first pre-dump did not write irmap-cache:\nbefore\n%safter\n%s", pre[0][0], pre[0][1])
 	}
