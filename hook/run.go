@@ -52,7 +52,10 @@ type Options struct {
 // SIGINT/SIGTERM) is logged and returns nil, so ovlfix never fails a dump
 // CRIU would have got right. Every untrusted string in the log is quoted
 // (internal/quote) and the images directory, a /proc/<criu-pid>/fd/N link,
-// is never shown as a directory name.
+// is never shown as a directory name. A streamed dump (criu --stream,
+// stream.go) has no images to check, and a dump an earlier post-dump of
+// the same CRIU process handled needs no second check (rerun.go): both
+// are logged and return nil.
 func Run(ctx context.Context, env Env, opts Options) error {
 	log := NewLogger(opts.Log)
 	if env.CRIUPID > 0 {
@@ -65,6 +68,7 @@ func Run(ctx context.Context, env Env, opts Options) error {
 		if dir == "" {
 			dir = "."
 		}
+		notePreDumpStream(env, log)
 		s, err := SeedIrmap(ctx, env.InitPID, dir, SeedOptions{Scanner: opts.Scanner, CRIUPID: env.CRIUPID, WatchBudget: opts.WatchBudget, TreeTime: opts.TreeTime})
 		logSeed(s, err, log)
 		switch {
@@ -77,6 +81,9 @@ func Run(ctx context.Context, env Env, opts Options) error {
 		return nil
 	case ActionPostDump:
 		logImageDir(env, log)
+		if streamedPostDump(env, log) || repeatedPostDump(env, log) {
+			return nil
+		}
 		q := loadQuirks(ctx, opts.LoadQuirks, log)
 		rep, err := postDump(ctx, opts.fixupRun, env.ImageDir, env.InitPID, q, opts.TreeTime, log)
 		switch {

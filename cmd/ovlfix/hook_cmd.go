@@ -18,6 +18,29 @@ const hookProgram = "ovlfix-hook"
 // isHookProgram reports whether argv0 names the hook symlink.
 func isHookProgram(argv0 string) bool { return filepath.Base(argv0) == hookProgram }
 
+// unusedHookAction reports whether this process is the hook run by CRIU
+// for an action it does not act on (network-lock, network-unlock,
+// pre-stream, pre-restore, ...): args (os.Args) are exactly `ovlfix-hook`
+// or `ovlfix hook`, and lookup (os.LookupEnv) gives a non-empty
+// CRTOOLS_SCRIPT_ACTION that is neither pre-dump nor post-dump. main then
+// exits 0 before building the command tree or installing signal
+// handlers: CRIU runs network-lock and network-unlock inside the freeze
+// (issue 11), so the hook's own work for them must be nothing. It reads
+// one environment variable and no file; whatever the Go runtime and the
+// package initialisers do before main is all that remains (docs/hook.md).
+// An empty or missing action, or any argument (--help), takes the normal
+// path, which says what is wrong.
+func unusedHookAction(args []string, lookup func(string) (string, bool)) bool {
+	switch {
+	case len(args) == 1 && isHookProgram(args[0]):
+	case len(args) == 2 && args[1] == "hook":
+	default:
+		return false
+	}
+	action, ok := lookup(hook.EnvAction)
+	return ok && action != "" && !(hook.Env{Action: action}).Acts()
+}
+
 // loggedError is an error the hook already wrote to stderr with its own
 // prefix; main does not print it again.
 type loggedError struct{ error }

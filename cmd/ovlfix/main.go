@@ -14,6 +14,10 @@ import (
 )
 
 func main() {
+	// CRIU's actions the hook ignores: nothing but the exit (hook_cmd.go).
+	if unusedHookAction(os.Args, os.LookupEnv) {
+		os.Exit(0)
+	}
 	// `ovlfix criu` / ovlfix-criu: every argument is CRIU's (criu_cmd.go).
 	if args, ok := criuArgs(os.Args); ok {
 		os.Exit(runCriu(args, os.Stderr))
