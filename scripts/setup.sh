@@ -20,6 +20,7 @@ command -v nsenter >/dev/null 2>&1 || need+=(util-linux)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 command -v runc   >/dev/null 2>&1 || need+=(runc)
 command -v zstd   >/dev/null 2>&1 || need+=(zstd)
+command -v strace >/dev/null 2>&1 || need+=(strace)   # cmd/ovlfix: what an unused hook action opens
 # the static build: Debian's busybox package has a dynamic /bin/busybox
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'ok installed' || need+=(busybox-static)
 if [ ${#need[@]} -gt 0 ]; then

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ovlfix/ovlfix/internal/testenv"
 )
 
 // TestUnusedHookActionDecidesFromOneVariable: the early exit main takes
@@ -117,16 +119,10 @@ func traceOpens(t *testing.T, strace string, env []string, args ...string) []str
 // trace opens the images dir and the quirks cache: the trace sees main's
 // work when there is some.
 //
-// strace is not among the test tools setup installs: without it this
-// assertion is left out with the reason logged (not a skip, which CI
-// would count as a failure); TestUnusedHookActionDecidesFromOneVariable
-// covers the decision without it.
+// scripts/setup.sh installs strace; without it the test skips (and fails
+// under CI=true).
 func TestUnusedHookActionOpensNoFile(t *testing.T) {
-	strace, err := exec.LookPath("strace")
-	if err != nil {
-		t.Logf("strace not installed (Debian package strace): the binary's file accesses are not traced; the seam test covers the decision")
-		return
-	}
+	strace := testenv.RequireTool(t, "strace", "strace")
 	for _, action := range []string{"network-lock", "network-unlock", "pre-stream", "pre-restore", "post-resume"} {
 		start := time.Now()
 		paths := traceOpens(t, strace, []string{"CRTOOLS_SCRIPT_ACTION=" + action}, "hook")
