@@ -53,7 +53,7 @@ func isLogged(err error) bool {
 }
 
 func newHookCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "hook",
 		Short: "Run as a CRIU action script (pre-dump: seed irmap-cache; post-dump: repair files.img)",
 		Long: `hook is meant to be run by CRIU, not by hand: "criu dump --action-script /usr/local/bin/ovlfix-hook"
@@ -78,6 +78,8 @@ CRIU's or the complete repair); without CRTOOLS_SCRIPT_ACTION it exits 2. Detail
 			return runHook(cmd)
 		},
 	}
+	cmd.AddCommand(newHookInstallCmd(), newHookUninstallCmd())
+	return cmd
 }
 
 func runHook(cmd *cobra.Command) error {
