@@ -35,7 +35,7 @@ type Edit struct {
 // line whose last word ends in '\r' is not ours to judge, so it is cut).
 func configWords(line string) []string {
 	var words []string
-	for _, w := range strings.FieldsFunc(strings.TrimRight(line, "\r"), func(r rune) bool { return r == ' ' || r == '\t' }) {
+	for _, w := range strings.FieldsFunc(strings.TrimRight(line, "\r\n"), func(r rune) bool { return r == ' ' || r == '\t' }) {
 		if strings.HasPrefix(w, "#") {
 			break
 		}
@@ -46,7 +46,7 @@ func configWords(line string) []string {
 
 // isOurs reports whether line is the marked line of install.
 func isOurs(line string) bool {
-	return strings.HasSuffix(strings.TrimRight(line, "\r"), Marker) && len(configWords(line)) == 2 && configWords(line)[0] == "action-script"
+	return strings.HasSuffix(strings.TrimRight(line, "\r\n"), Marker) && len(configWords(line)) == 2 && configWords(line)[0] == "action-script"
 }
 
 // equivalent reports whether line names the hook at hookPath as action
