@@ -28,6 +28,9 @@ type Edit struct {
 	Changed bool
 	// What says it for people: "added line 3: ...", "already has ...".
 	What string
+	// Foreign are the lines naming the hook that install did not add
+	// ("line N \"...\""), which RemoveLine leaves.
+	Foreign []string
 }
 
 // configWords returns the words of a config line up to a comment, as
@@ -189,6 +192,7 @@ func RemoveLine(path, hookPath string, dryRun bool) (Edit, error) {
 		e.Changed = true
 		e.What = fmt.Sprintf("%s from %s: %s", verb, quote.String(path), strings.Join(removed, ", "))
 	}
+	e.Foreign = foreign
 	if len(foreign) > 0 {
 		e.What += fmt.Sprintf("; left alone (not marked by ovlfix, remove by hand if it is ovlfix's): %s", strings.Join(foreign, ", "))
 	}

@@ -3,6 +3,7 @@ package hookroute
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 )
 
 // Names of the symlinks install creates in the prefix (cmd/ovlfix behaves
@@ -108,6 +109,16 @@ func Install(o Options) (Result, error) {
 	}
 	r.Edits, err = runSteps(o, steps)
 	r.Instructions = instructions(o, a.Route)
+	for _, e := range r.Edits {
+		if len(e.Foreign) == 0 {
+			continue
+		}
+		why := "with the proxy the hook's work would run twice"
+		if o.Version.Less(3, 19) {
+			why = fmt.Sprintf("on CRIU %s it aborts every runc and Podman checkpoint", o.Version)
+		}
+		r.Instructions = append(r.Instructions, fmt.Sprintf("remove %s from %s (install did not add it, so it does not touch it): %s", strings.Join(e.Foreign, ", "), e.Path, why))
+	}
 	return r, err
 }
 

@@ -70,3 +70,23 @@ func TestInstallRefusesAndChangesNothing(t *testing.T) {
 		t.Errorf("a refused install changed files:\n%s\n->\n%s", before2, after)
 	}
 }
+
+// TestInstallWarnsOfForeignLine: an administrator's unmarked line naming
+// the hook in default.conf stays, and on 3.17.1 install says it breaks.
+func TestInstallWarnsOfForeignLine(t *testing.T) {
+	o := testOptions(t)
+	conf := filepath.Join(o.ConfigDir, DefaultConf)
+	content := "action-script " + filepath.Join(o.Prefix, HookLink) + "\n"
+	write(t, conf, content, 0o644)
+	res, err := Install(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if read(t, conf) != content {
+		t.Errorf("the unmarked line was touched: %q", read(t, conf))
+	}
+	last := res.Instructions[len(res.Instructions)-1]
+	if !strings.Contains(last, "line 1") || !strings.Contains(last, "on CRIU 3.17.1 it aborts every runc and Podman checkpoint") {
+		t.Errorf("instructions %q lack the warning", res.Instructions)
+	}
+}
