@@ -135,7 +135,7 @@ func Uninstall(o Options) (Result, error) {
 	}
 	var err error
 	r.Edits, err = runSteps(o, steps)
-	r.Instructions = []string{fmt.Sprintf("take %s out of the runtime's setup yourself if you put it there (runc --criu, containerd's CriuPath, Podman's PATH, --action-script): ovlfix does not edit runtime configs", o.criuPath())}
+	r.Instructions = []string{fmt.Sprintf("take %s out of the runtime's setup (runc --criu, containerd's CriuPath, a criu symlink in Podman's PATH) and %s out of criu command lines (--action-script) yourself: ovlfix does not edit runtime configs", o.criuPath(), o.hookPath())}
 	return r, err
 }
 
