@@ -52,6 +52,9 @@ type checkReport struct {
 	CacheFile string      `json:"cache_file,omitempty"` // "" with --no-cache
 	Quirks    *quirks.Set `json:"quirks"`
 	Trust     bool        `json:"trust_fd_links"`
+	// HookRoutes: the CRIU found, its version, and the routes of the
+	// hook that are safe with it for each runtime.
+	HookRoutes hookRoutes `json:"hook_routes"`
 }
 
 func runCheck(cmd *cobra.Command, f checkFlags) error {
@@ -75,6 +78,7 @@ func runCheck(cmd *cobra.Command, f checkFlags) error {
 		rep.Source = "probe"
 		rep.Cached = s.ProbedAt.Before(started)
 	}
+	rep.HookRoutes = findHookRoutes(cmd.Context())
 	if !f.noCache {
 		rep.CacheFile = filepath.Join(f.cacheDir, quirks.CacheFile)
 	}
@@ -115,6 +119,7 @@ func writeCheckText(out io.Writer, rep *checkReport) error {
 	for _, e := range s.Evidence {
 		fmt.Fprintf(&b, "  %s\n", quote.String(e))
 	}
+	writeHookRoutesText(&b, rep.HookRoutes)
 	_, err := io.WriteString(out, b.String())
 	return err
 }

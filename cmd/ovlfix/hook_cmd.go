@@ -53,13 +53,14 @@ func isLogged(err error) bool {
 }
 
 func newHookCmd() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "hook",
 		Short: "Run as a CRIU action script (pre-dump: seed irmap-cache; post-dump: repair files.img)",
 		Long: `hook is meant to be run by CRIU, not by hand: "criu dump --action-script /usr/local/bin/ovlfix-hook"
 (a symlink to ovlfix), or the line "action-script /usr/local/bin/ovlfix-hook" in /etc/criu/runc.conf
 with CRIU >= 3.19. Never in any CRIU config file with CRIU <= 3.18: it aborts every runc and
-Podman checkpoint there (docs/hook.md).
+Podman checkpoint there (docs/hook.md). "ovlfix hook install --runtime R --dry-run" shows the
+route that works with the installed CRIU (the proxy for runtimes); without --dry-run it sets it up.
 Budgets (environment): OVLFIX_WATCH_BUDGET_ENTRIES, OVLFIX_WATCH_BUDGET_TIME (per process),
 OVLFIX_WATCH_BUDGET_TREE_TIME (the whole tree).
 It reads CRTOOLS_SCRIPT_ACTION, CRTOOLS_IMAGE_DIR and CRTOOLS_INIT_PID and logs to stderr
@@ -78,6 +79,8 @@ CRIU's or the complete repair); without CRTOOLS_SCRIPT_ACTION it exits 2. Detail
 			return runHook(cmd)
 		},
 	}
+	cmd.AddCommand(newHookInstallCmd(), newHookUninstallCmd())
+	return cmd
 }
 
 func runHook(cmd *cobra.Command) error {
