@@ -3,6 +3,7 @@ package verify
 import (
 	"archive/tar"
 	"path"
+	"strings"
 
 	"github.com/ovlfix/ovlfix/checkpoint"
 	"golang.org/x/sys/unix"
@@ -11,9 +12,11 @@ import (
 // diffTree is the root as Podman leaves it before the restore: the
 // archive's rootfs-diff.tar extracted over base, then every path of
 // deleted.files removed (with what is under it). Nothing is extracted: a
-// member is judged by its tar header. Intermediate symlinks among the
-// members are not followed (a member's path is taken as it is written);
-// the base's are, by the base's lookup.
+// member is judged by its tar header. A member that is not a directory
+// replaces the base's path and everything under it (Podman's untar removes
+// what is there first): a path under a file member is ENOTDIR, one under a
+// symlink member goes where the link leads, inside the tree (ancestors).
+// The base's own intermediate symlinks are followed by the base's lookup.
 type diffTree struct {
 	diff    *checkpoint.RootfsDiff
 	deleted map[string]bool
@@ -29,13 +32,9 @@ func newDiffTree(d *checkpoint.RootfsDiff, base tree) *diffTree {
 }
 
 func (t *diffTree) lookup(p string) (node, error) {
-	for q := p; ; q = path.Dir(q) {
-		if t.deleted[q] {
-			return node{From: "deleted.files"}, nil
-		}
-		if q == "/" {
-			break
-		}
+	p, answer, done := t.ancestors(p)
+	if done {
+		return answer, nil
 	}
 	e, ok := t.diff.Entries[p]
 	if !ok {
@@ -75,4 +74,50 @@ func tarMode(e checkpoint.DiffEntry) uint32 {
 		return unix.S_IFIFO | perm
 	}
 	return unix.S_IFREG | perm
+}
+
+// ancestors resolves the directories above p as the tree has them after
+// the diff: a deleted ancestor (or p deleted) ends the lookup with nothing
+// there, a file member with ENOTDIR, a symlink member is replaced by its
+// target (clamped to "/", as RESOLVE_IN_ROOT would) and the walk starts
+// again, at most maxSymlinks times (then ELOOP). It returns the path to
+// look the last component up at, or done with the answer.
+func (t *diffTree) ancestors(p string) (string, node, bool) {
+	for hops := 0; ; {
+		restart := false
+		for q := "/"; q != p && !restart; {
+			if t.deleted[q] {
+				return "", node{From: "deleted.files"}, true
+			}
+			rest := strings.TrimPrefix(p[len(q):], "/")
+			next, _, _ := strings.Cut(rest, "/")
+			q = path.Join(q, next)
+			if q == p {
+				break
+			}
+			e, ok := t.diff.Entries[q]
+			switch {
+			case !ok || e.Type == tar.TypeDir:
+				continue
+			case e.Type == tar.TypeSymlink:
+				if hops++; hops > maxSymlinks {
+					return "", node{From: "rootfs-diff.tar", Errno: unix.ELOOP}, true
+				}
+				target := e.Linkname
+				if !strings.HasPrefix(target, "/") {
+					target = path.Join(path.Dir(q), target)
+				}
+				p = path.Join("/", target, p[len(q):])
+				restart = true
+			default:
+				return "", node{From: "rootfs-diff.tar", Errno: unix.ENOTDIR}, true
+			}
+		}
+		if !restart {
+			if t.deleted[p] {
+				return "", node{From: "deleted.files"}, true
+			}
+			return p, node{}, false
+		}
+	}
 }
