@@ -142,3 +142,17 @@ func mustGetwd(t *testing.T) string {
 	}
 	return wd
 }
+
+// TestVerifyNameWithNUL: protobuf strings may hold NUL; CRIU opens
+// reg.name as a C string, so what it opens is the name up to the first
+// NUL. verify must answer for that path, not fail on the lookup.
+func TestVerifyNameWithNUL(t *testing.T) {
+	dump := tinyDumpOf(t, "/app/data\x00/../../etc/shadow")
+	r := ovlfix(t, "verify", dump, "--root", tinyRoot(t, "0123456789", 0o644))
+	expect(t, r, exitOK, "")
+	r = ovlfix(t, "verify", dump, "--root", tinyRoot(t, "012345678", 0o644))
+	expect(t, r, exitNotRestorable, "")
+	if !strings.Contains(r.stdout, "has bad size 9 (expect 10)") {
+		t.Errorf("stdout:\n%s", r.stdout)
+	}
+}
