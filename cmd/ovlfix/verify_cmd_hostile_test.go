@@ -156,3 +156,31 @@ func TestVerifyNameWithNUL(t *testing.T) {
 		t.Errorf("stdout:\n%s", r.stdout)
 	}
 }
+
+// TestInspectHostileArchivePaths: what a careless user passes as ARCHIVE
+// (a FIFO nobody writes, /dev/zero, a symlink to an images dir, a name
+// with a newline) gets an answer at once, with one clean stderr line.
+func TestInspectHostileArchivePaths(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "dump-link")
+	os.Symlink(tinyDump(t), link)
+	nl := filepath.Join(dir, "x\ny: restorable")
+	expect(t, ovlfix(t, "inspect", fifo), exitBadArchive, "FIFO")
+	expect(t, ovlfix(t, "verify", fifo, "--root", "/"), exitBadArchive, "FIFO")
+	expect(t, ovlfix(t, "inspect", "/dev/zero"), exitBadArchive, "")
+	expect(t, ovlfix(t, "inspect", link), exitOK, "")
+	r := ovlfix(t, "inspect", nl)
+	if r.code == exitOK || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, `x\ny: restorable`) {
+		t.Errorf("a missing archive named with a newline: exit %d, stderr %q (want one line, the name quoted)", r.code, r.stderr)
+	}
+	unix.Mkfifo(nl, 0o644)
+	expect(t, ovlfix(t, "inspect", nl), exitBadArchive, "FIFO") // the chain (exit code) is kept
+	r = ovlfix(t, "verify", tinyDump(t), "--root", nl)
+	if r.code != exitRootUnusable || strings.Count(r.stderr, "\n") != 1 {
+		t.Errorf("a --root named with a newline: exit %d, stderr %q (want one line)", r.code, r.stderr)
+	}
+}
