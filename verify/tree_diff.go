@@ -18,9 +18,9 @@ import (
 // symlink member goes where the link leads, inside the tree (ancestors).
 // The base's own intermediate symlinks are followed by the base's lookup.
 type diffTree struct {
-	diff    *checkpoint.RootfsDiff
-	deleted map[string]bool
-	base    tree
+	diff  *checkpoint.RootfsDiff
+	index *diffIndex
+	base  tree
 }
 
 func newDiffTree(d *checkpoint.RootfsDiff, base tree) *diffTree {
@@ -28,7 +28,7 @@ func newDiffTree(d *checkpoint.RootfsDiff, base tree) *diffTree {
 	for _, p := range d.Deleted {
 		del[path.Clean("/"+p)] = true
 	}
-	return &diffTree{diff: d, deleted: del, base: base}
+	return &diffTree{diff: d, index: newDiffIndex(d, del), base: base}
 }
 
 func (t *diffTree) lookup(p string) (node, error) {
@@ -81,43 +81,52 @@ func tarMode(e checkpoint.DiffEntry) uint32 {
 // there, a file member with ENOTDIR, a symlink member is replaced by its
 // target (clamped to "/", as RESOLVE_IN_ROOT would) and the walk starts
 // again, at most maxSymlinks times (then ELOOP). It returns the path to
-// look the last component up at, or done with the answer.
+// look the last component up at, or done with the answer. The walk goes
+// down the diffIndex one component at a time and stops where the diff has
+// nothing deeper: linear in len(p) per walk.
 func (t *diffTree) ancestors(p string) (string, node, bool) {
-	for hops := 0; ; {
-		restart := false
-		for q := "/"; q != p && !restart; {
-			if t.deleted[q] {
+	hops := 0
+walk:
+	for {
+		n := t.index
+		if n.deleted {
+			return "", node{From: "deleted.files"}, true
+		}
+		for start, i := 1, 1; i <= len(p); i++ {
+			if i < len(p) && p[i] != '/' {
+				continue
+			}
+			c := p[start:i]
+			start = i + 1
+			if c == "" {
+				continue
+			}
+			if n = n.kids[c]; n == nil {
+				break // nothing of the diff at or under p[:i]
+			}
+			if n.deleted {
 				return "", node{From: "deleted.files"}, true
 			}
-			rest := strings.TrimPrefix(p[len(q):], "/")
-			next, _, _ := strings.Cut(rest, "/")
-			q = path.Join(q, next)
-			if q == p {
-				break
-			}
-			e, ok := t.diff.Entries[q]
-			switch {
-			case !ok || e.Type == tar.TypeDir:
+			if i == len(p) || n.entry == nil {
 				continue
-			case e.Type == tar.TypeSymlink:
+			}
+			switch e := n.entry; e.Type {
+			case tar.TypeDir:
+			case tar.TypeSymlink:
 				if hops++; hops > maxSymlinks {
 					return "", node{From: "rootfs-diff.tar", Errno: unix.ELOOP}, true
 				}
+				q := p[:i]
 				target := e.Linkname
 				if !strings.HasPrefix(target, "/") {
-					target = path.Join(path.Dir(q), target)
+					target = path.Dir(q) + "/" + target
 				}
-				p = path.Join("/", target, p[len(q):])
-				restart = true
+				p = path.Join("/", target, p[i:])
+				continue walk
 			default:
 				return "", node{From: "rootfs-diff.tar", Errno: unix.ENOTDIR}, true
 			}
 		}
-		if !restart {
-			if t.deleted[p] {
-				return "", node{From: "deleted.files"}, true
-			}
-			return p, node{}, false
-		}
+		return p, node{}, false
 	}
 }
