@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"fmt"
 	"io"
-	"path"
 )
 
 // buildIDPrefix is how much of a regular rootfs-diff.tar member is read
@@ -24,6 +23,7 @@ const buildIDPrefix = 64 << 10
 func (a *archiveReader) rootfsDiff(r io.Reader, size int64) (map[string]DiffEntry, error) {
 	tr := tar.NewReader(io.LimitReader(r, size))
 	entries := map[string]DiffEntry{}
+	links := &linkTrie{}
 	last := ""
 	for {
 		hdr, err := tr.Next()
@@ -45,13 +45,16 @@ func (a *archiveReader) rootfsDiff(r io.Reader, size int64) (map[string]DiffEntr
 		if e.Path == "/" {
 			continue
 		}
-		if l := underSymlink(entries, e.Path); l != "" {
+		if l := links.under(e.Path); l != "" {
 			return nil, fmt.Errorf("%s: member %q: under the symlink member %s: an untar writes it through the link, wherever it leads (on the host, for an absolute link); refusing: %w", rootfsDiffTar, hdr.Name, l, ErrUnsafe)
 		}
 		if _, dup := entries[e.Path]; dup {
 			return nil, fmt.Errorf("%s: member %q: duplicate of %s: which copy a restore would use is ambiguous; refusing: %w", rootfsDiffTar, hdr.Name, e.Path, ErrUnsafe)
 		}
 		entries[e.Path] = e
+		if e.Type == tar.TypeSymlink {
+			links.add(e.Path)
+		}
 	}
 }
 
@@ -73,15 +76,4 @@ func (a *archiveReader) diffEntry(tr *tar.Reader, hdr *tar.Header) (DiffEntry, e
 	}
 	e.BuildID = elfBuildID(prefix)
 	return e, nil
-}
-
-// underSymlink is the closest ancestor of p that is a symlink among
-// entries, "" when none is: one map lookup per path component.
-func underSymlink(entries map[string]DiffEntry, p string) string {
-	for q := path.Dir(p); q != "/"; q = path.Dir(q) {
-		if e, ok := entries[q]; ok && e.Type == tar.TypeSymlink {
-			return q
-		}
-	}
-	return ""
 }

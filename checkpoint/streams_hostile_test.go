@@ -1,6 +1,7 @@
 package checkpoint
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/binary"
@@ -125,5 +126,45 @@ func TestOpenHugeDeletedFiles(t *testing.T) {
 		if !strings.Contains(err.Error(), "deleted.files") {
 			t.Errorf("%s: error %q does not name deleted.files", name, err)
 		}
+	}
+}
+
+// TestUnderSymlinkLongName: a rootfs-diff.tar member name may be as long
+// as a PAX record allows (1 MiB); the symlink-ancestor check allocates
+// nothing and stops where no symlink path goes deeper (a per-prefix map
+// lookup hashes every prefix whole: quadratic).
+func TestUnderSymlinkLongName(t *testing.T) {
+	links := &linkTrie{}
+	links.add("/x")
+	for i := range 100 {
+		links.add("/a/" + strconv.Itoa(i))
+	}
+	for _, n := range []int{1000, 100_000} {
+		p := "/" + strings.Repeat("a/", n) + "f"
+		allocs := testing.AllocsPerRun(3, func() {
+			if links.under(p) != "" {
+				t.Fatal("no symlink ancestor expected")
+			}
+		})
+		if allocs != 0 {
+			t.Errorf("%d components: %.0f allocations", n, allocs)
+		}
+	}
+	for p, want := range map[string]string{"/x/a/b": "/x", "/x": "", "/a/7/z": "/a/7", "/a/77": "", "/a": ""} {
+		if got := links.under(p); got != want {
+			t.Errorf("under(%s) = %q, want %q", p, got, want)
+		}
+	}
+	// Through Open: a deep member under a symlink member is refused, a
+	// deep one elsewhere read.
+	deep := strings.Repeat("a/", 50_000) + "f"
+	_, err := openBytes(t, tarBytes(t, with(member{name: "rootfs-diff.tar", body: tarBytes(t,
+		member{name: "a", typ: tar.TypeSymlink, linkname: "/"}, member{name: deep, body: []byte("x")})})...), Options{})
+	if !errors.Is(err, ErrUnsafe) {
+		t.Errorf("deep member under a symlink: %v", err)
+	}
+	cp, err := openBytes(t, tarBytes(t, with(member{name: "rootfs-diff.tar", body: tarBytes(t, member{name: deep, body: []byte("x")})})...), Options{})
+	if err != nil || cp.Diff == nil || len(cp.Diff.Entries) != 1 {
+		t.Errorf("deep member: %v", err)
 	}
 }
