@@ -3,6 +3,7 @@ package hook
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,6 +156,51 @@ func manifestROChild(t *testing.T, base string) {
 			}
 			if names := testenv.DirNames(t, dir); len(names) != 0 {
 				t.Errorf("images dir holds %v after a failed write", names)
+			}
+		})
+	}
+}
+
+// TestPostDumpStaleManifest: CRIU reuses an images directory; when this
+// post-dump makes no manifest (fixup could not check the dump), an
+// ovlfix-manifest.json of an earlier dump must not stay next to the new
+// images, where inspect and verify would take it for this dump's (its ids
+// and names may well match a re-dumped container). It is removed, and
+// the log says so; a dry run leaves the directory alone and warns.
+func TestPostDumpStaleManifest(t *testing.T) {
+	failing := func(context.Context, string, fixup.Options) (*fixup.Report, error) {
+		return nil, errors.New("files.img: cannot be read")
+	}
+	noManifest := func(context.Context, string, fixup.Options) (*fixup.Report, error) {
+		return &fixup.Report{Checked: 0}, nil
+	}
+	dry := func(context.Context, string, fixup.Options) (*fixup.Report, error) {
+		return &fixup.Report{DryRun: true, Manifest: oneFileManifest("/etc/x")}, nil
+	}
+	for name, tc := range map[string]struct {
+		run  fixupFunc
+		kept bool
+		says string
+	}{
+		"fixup failed":     {failing, false, "removed"},
+		"no manifest made": {noManifest, false, "removed"},
+		"dry run":          {dry, true, "not this dump's"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, manifest.FileName)
+			var old bytes.Buffer
+			oneFileManifest("/etc/x").Encode(&old)
+			os.WriteFile(p, old.Bytes(), 0o644)
+			env := Env{Action: ActionPostDump, ImageDir: dir, CRIUPID: 1, InitPID: 42}
+			var log bytes.Buffer
+			Run(context.Background(), env, Options{Log: &log, LoadQuirks: noQuirks, fixupRun: tc.run})
+			_, err := os.Lstat(p)
+			if kept := err == nil; kept != tc.kept {
+				t.Errorf("earlier manifest kept %v, want %v; log:\n%s", kept, tc.kept, log.String())
+			}
+			if !strings.Contains(log.String(), tc.says) {
+				t.Errorf("log does not say %q:\n%s", tc.says, log.String())
 			}
 		})
 	}
