@@ -126,6 +126,9 @@ func resolve(t tree, p string, follow bool) (node, error) {
 		if i == maxSymlinks {
 			return node{From: n.From, Errno: unix.ELOOP}, nil
 		}
+		if n.At != "" {
+			p = n.At // where the ancestors led: the link's own directory
+		}
 		if strings.HasPrefix(n.Link, "/") {
 			p = path.Clean(n.Link)
 		} else {

@@ -32,10 +32,19 @@ func newDiffTree(d *checkpoint.RootfsDiff, base tree) *diffTree {
 }
 
 func (t *diffTree) lookup(p string) (node, error) {
-	p, answer, done := t.ancestors(p)
+	at, answer, done := t.ancestors(p)
 	if done {
 		return answer, nil
 	}
+	n, err := t.lookupResolved(at)
+	if at != p {
+		n.At = at
+	}
+	return n, err
+}
+
+// lookupResolved finds p, whose ancestors are directories in the tree.
+func (t *diffTree) lookupResolved(p string) (node, error) {
 	e, ok := t.diff.Entries[p]
 	if !ok {
 		return t.base.lookup(p)

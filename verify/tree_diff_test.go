@@ -110,3 +110,24 @@ func TestDiffTreeLongName(t *testing.T) {
 		}
 	}
 }
+
+// TestDiffTreeRelativeLinkUnderResolvedAncestor: a held name whose
+// ancestor is a symlink member and whose final component is a relative
+// symlink: the link is relative to the directory it is in (where the
+// ancestor led), as the kernel resolves it, not to the name as written.
+func TestDiffTreeRelativeLinkUnderResolvedAncestor(t *testing.T) {
+	base := &fakeTree{nodes: map[string]node{
+		"/deep/er/t/x": {Mode: unix.S_IFLNK | 0o777, Link: "../z"},
+		"/deep/er/z":   reg(0o644, 3, nil),
+	}}
+	diff := &checkpoint.RootfsDiff{Entries: map[string]checkpoint.DiffEntry{
+		"/c": {Path: "/c", Type: tar.TypeSymlink, Linkname: "/deep/er/t"},
+	}}
+	r, err := check(context.Background(), &inspect.Listing{Files: []*inspect.File{held("/c/x", 3, 0o644, nil)}}, newDiffTree(diff, base), "/r", diff, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Restorable() {
+		t.Errorf("/c/x -> /deep/er/t/x -> ../z is /deep/er/z (3 bytes): %+v", r.Problems)
+	}
+}
