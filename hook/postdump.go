@@ -10,6 +10,7 @@ import (
 	"github.com/ovlfix/ovlfix/fixup"
 	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/manifest"
+	"github.com/ovlfix/ovlfix/proto"
 	"github.com/ovlfix/ovlfix/quirks"
 	"golang.org/x/sys/unix"
 )
@@ -88,6 +89,13 @@ func dropStaleManifest(imageDir string, dryRun bool, log *Logger) {
 func writeManifest(imageDir string, rep *fixup.Report, log *Logger) bool {
 	if rep.Manifest == nil || rep.DryRun {
 		return false
+	}
+	// The digest of files.img as the repair left it: a reader refuses the
+	// manifest next to another files.img. Unreadable: written without.
+	if b, _, err := proto.ReadFileCapped(filepath.Join(imageDir, proto.FilesImg), proto.MaxImageFileSize); err == nil {
+		rep.Manifest.FilesImgSHA256 = manifest.Digest(b)
+	} else {
+		log.Printf("post-dump: files.img not read for the manifest's digest (written without): %s", quote.Error(err))
 	}
 	if err := manifest.Write(imageDir, rep.Manifest); err != nil {
 		log.Printf("post-dump: %s not written (the dump is not affected): %s", manifest.FileName, quote.Error(err))

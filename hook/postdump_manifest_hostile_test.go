@@ -205,3 +205,16 @@ func TestPostDumpStaleManifest(t *testing.T) {
 		})
 	}
 }
+
+// TestPostDumpManifestDigest: the manifest names the files.img next to it
+// by digest (inspect refuses it beside another one).
+func TestPostDumpManifestDigest(t *testing.T) {
+	dir := t.TempDir()
+	fi := []byte("files.img as the repair left it")
+	os.WriteFile(filepath.Join(dir, "files.img"), fi, 0o600)
+	manifestRun(t, dir, oneFileManifest("/etc/x"))
+	m, err := manifest.ReadFile(testenv.ReadFile(t, filepath.Join(dir, manifest.FileName)))
+	if err != nil || m.FilesImgSHA256 != manifest.Digest(fi) {
+		t.Errorf("digest %q (%v), want %q", m.FilesImgSHA256, err, manifest.Digest(fi))
+	}
+}

@@ -80,3 +80,31 @@ func TestLoadHostileManifest(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadManifestOfAnotherFilesImg: a manifest names the files.img it
+// describes by digest; one left from another dump in a reused images
+// directory (same ids and names: the same container dumped again) is not
+// used, and says why. One without a digest (an older ovlfix) is used.
+func TestLoadManifestOfAnotherFilesImg(t *testing.T) {
+	files := []*proto.FileEntry{regEntry(1, "/a", 20, 1, 0o100644)}
+	m := oneTask(t, files)
+	doc := func(digest string) []byte {
+		b, _ := json.Marshal(manifest.Manifest{Version: 1, FilesImgSHA256: digest, Files: []manifest.File{{ID: 1, Name: "/a"}}})
+		return b
+	}
+	for name, tc := range map[string]struct {
+		digest  string
+		used    bool
+		problem string
+	}{
+		"this files.img":    {manifest.Digest(m[proto.FilesImg]), true, ""},
+		"another files.img": {manifest.Digest([]byte("an earlier dump's files.img")), false, "another files.img"},
+		"no digest":         {"", true, ""},
+	} {
+		m[manifest.FileName] = doc(tc.digest)
+		l := load(t, m)
+		if used := l.Files[0].Provenance != nil; used != tc.used || !strings.Contains(l.Manifest.Problem, tc.problem) || (tc.problem == "") != (l.Manifest.Problem == "") {
+			t.Errorf("%s: used %v, problem %q; want used %v, problem %q", name, used, l.Manifest.Problem, tc.used, tc.problem)
+		}
+	}
+}
