@@ -184,3 +184,28 @@ func TestInspectHostileArchivePaths(t *testing.T) {
 		t.Errorf("a --root named with a newline: exit %d, stderr %q (want one line)", r.code, r.stderr)
 	}
 }
+
+// TestVerifyDumpInProgress: ARCHIVE is the images directory of a dump
+// CRIU is still writing: files.img cut mid-entry, pstree.img not yet
+// there. A clear error naming the image, no verdict, no panic.
+func TestVerifyDumpInProgress(t *testing.T) {
+	dump := tinyDump(t)
+	fi := filepath.Join(dump, "files.img")
+	b, err := os.ReadFile(fi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(fi, b[:len(b)-5], 0o600)
+	for _, args := range [][]string{{"inspect", dump}, {"verify", dump, "--root", tinyRoot(t, "0123456789", 0o644)}} {
+		r := ovlfix(t, args...)
+		if r.code != exitFailure || !strings.Contains(r.stderr, "files.img") || strings.Contains(r.stderr, "panic") || strings.Contains(r.stdout, "restorable") {
+			t.Errorf("%v on a cut files.img: exit %d, stderr %q, stdout %q", args[0], r.code, r.stderr, r.stdout)
+		}
+	}
+	os.WriteFile(fi, b, 0o600)
+	os.Remove(filepath.Join(dump, "pstree.img"))
+	r := ovlfix(t, "verify", dump, "--root", tinyRoot(t, "0123456789", 0o644))
+	if r.code != exitFailure || !strings.Contains(r.stderr, "pstree.img") {
+		t.Errorf("verify without pstree.img: exit %d, stderr %q", r.code, r.stderr)
+	}
+}
