@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 
 	"github.com/klauspost/compress/gzip"
@@ -44,7 +45,7 @@ func Open(ctx context.Context, path string, opts Options) (*Checkpoint, error) {
 	case st.IsDir():
 		return OpenDir(path)
 	case !st.Mode().IsRegular():
-		return nil, fmt.Errorf("checkpoint %s: a %v, neither a directory nor an archive file: %w", path, st.Mode().Type(), ErrNotArchive)
+		return nil, fmt.Errorf("checkpoint %s: a %s, neither a directory nor an archive file (not opened): %w", path, fileTypeName(st.Mode()), ErrNotArchive)
 	}
 	cp, err := readArchive(ctx, f, opts)
 	if err != nil {
@@ -121,3 +122,21 @@ func readArchive(ctx context.Context, src io.ReadSeeker, opts Options) (*Checkpo
 // and 15 MB with 2 (the hand-off between goroutines costs more than it
 // overlaps on one stream) and 0.17 s, 17 MB with 4.
 func zstdConcurrency() int { return 1 }
+
+// fileTypeName names the type of a file that is not a regular file or a
+// directory, in words.
+func fileTypeName(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeNamedPipe != 0:
+		return "FIFO"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeCharDevice != 0:
+		return "character device"
+	case m&fs.ModeDevice != 0:
+		return "block device"
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	}
+	return fmt.Sprintf("file of type %v", m.Type())
+}

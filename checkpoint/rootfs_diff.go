@@ -15,11 +15,15 @@ const buildIDPrefix = 64 << 10
 // headers become entries, ELF members give their build-ID from a bounded
 // prefix, other contents are skipped. Names are refused like the
 // archive's own (.., NUL) and duplicates too; links are recorded, never
-// followed or used to read another member. A member of rootfs-diff.tar
-// that is itself a tar is an ordinary entry: nothing is read recursively.
+// followed or used to read another member. A member under a symlink member
+// read before it is refused: Podman's untar (containers/storage
+// archive.Unpack) would write it through the link, on the host for an
+// absolute one. A member of rootfs-diff.tar that is itself a tar is an
+// ordinary entry: nothing is read recursively.
 func (a *archiveReader) rootfsDiff(r io.Reader, size int64) (map[string]DiffEntry, error) {
 	tr := tar.NewReader(io.LimitReader(r, size))
 	entries := map[string]DiffEntry{}
+	links := &linkTrie{}
 	last := ""
 	for {
 		hdr, err := tr.Next()
@@ -41,10 +45,16 @@ func (a *archiveReader) rootfsDiff(r io.Reader, size int64) (map[string]DiffEntr
 		if e.Path == "/" {
 			continue
 		}
+		if l := links.under(e.Path); l != "" {
+			return nil, fmt.Errorf("%s: member %q: under the symlink member %s: an untar writes it through the link, wherever it leads (on the host, for an absolute link); refusing: %w", rootfsDiffTar, hdr.Name, l, ErrUnsafe)
+		}
 		if _, dup := entries[e.Path]; dup {
 			return nil, fmt.Errorf("%s: member %q: duplicate of %s: which copy a restore would use is ambiguous; refusing: %w", rootfsDiffTar, hdr.Name, e.Path, ErrUnsafe)
 		}
 		entries[e.Path] = e
+		if e.Type == tar.TypeSymlink {
+			links.add(e.Path)
+		}
 	}
 }
 

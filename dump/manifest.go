@@ -1,10 +1,14 @@
 package dump
 
 import (
+	"bytes"
+	"fmt"
+
 	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/manifest"
 	"github.com/ovlfix/ovlfix/mountns"
+	"github.com/ovlfix/ovlfix/proto"
 	"github.com/ovlfix/ovlfix/resolve"
 )
 
@@ -44,6 +48,24 @@ func (d *Dump) Manifest(ids map[*resolve.Result]uint32) *manifest.Manifest {
 		}
 	}
 	return m
+}
+
+// ManifestOf is Manifest with the digest of the files.img among imgs (the
+// set WriteDir writes), so that a reader refuses it beside another
+// files.img.
+func (d *Dump) ManifestOf(ids map[*resolve.Result]uint32, imgs []*proto.Image) (*manifest.Manifest, error) {
+	m := d.Manifest(ids)
+	for _, img := range imgs {
+		if img.Name != proto.FilesImg {
+			continue
+		}
+		var b bytes.Buffer
+		if err := img.Encode(&b); err != nil {
+			return nil, fmt.Errorf("%s for the manifest's digest: %w", proto.FilesImg, err)
+		}
+		m.FilesImgSHA256 = manifest.Digest(b.Bytes())
+	}
+	return m, nil
 }
 
 // manifestFile is the File of entry id, first met through result r whose

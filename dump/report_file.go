@@ -21,8 +21,12 @@ func (d *Dump) WriteDir(dir string) (*Report, error) {
 	}
 	rep := d.Report(ids)
 	rep.Images = dir
+	m, err := d.ManifestOf(ids, imgs)
+	if err != nil {
+		return nil, err
+	}
 	files := append(setFiles(imgs), proto.SetFile{Name: ReportFile, Perm: 0o644, Write: rep.WriteJSON},
-		proto.SetFile{Name: manifest.FileName, Perm: 0o644, Write: d.Manifest(ids).Encode})
+		proto.SetFile{Name: manifest.FileName, Perm: 0o644, Write: m.Encode})
 	if err := proto.WriteSetAtomic(dir, files); err != nil {
 		return nil, err
 	}

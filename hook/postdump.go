@@ -3,13 +3,16 @@ package hook
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/ovlfix/ovlfix/fixup"
 	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/ovlfix/ovlfix/manifest"
+	"github.com/ovlfix/ovlfix/proto"
 	"github.com/ovlfix/ovlfix/quirks"
+	"golang.org/x/sys/unix"
 )
 
 // fixupFunc is the signature of fixup.Run.
@@ -34,6 +37,7 @@ func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, 
 	}
 	rep, err := run(ctx, imageDir, fixup.Options{RootPID: rootPID, Quirks: q, Log: log, TreeTime: max(treeTime, 0)})
 	log.Flush()
+	written := false
 	if rep != nil {
 		summarize(rep, log)
 		shown := *rep // the diff names the backup by its file name only
@@ -43,10 +47,36 @@ func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, 
 		if werr := shown.WriteDiff(log); werr != nil {
 			log.Printf("writing the diff: %v", werr)
 		}
-		writeManifest(imageDir, rep, log)
+		written = writeManifest(imageDir, rep, log)
+		log.Flush()
+	}
+	if !written {
+		dropStaleManifest(imageDir, rep != nil && rep.DryRun, log)
 		log.Flush()
 	}
 	return rep, err
+}
+
+// dropStaleManifest handles an ovlfix-manifest.json this post-dump did not
+// write: CRIU reuses images directories, and one left by an earlier dump
+// (its ids and names may match a re-dumped container's) would be read by
+// inspect and verify as this dump's provenance. It is unlinked (unlinkat:
+// a symlink itself, never its target; a directory of that name is left);
+// a dry run writes nothing and warns instead.
+func dropStaleManifest(imageDir string, dryRun bool, log *Logger) {
+	p := filepath.Join(imageDir, manifest.FileName)
+	if _, err := os.Lstat(p); err != nil {
+		return
+	}
+	if dryRun {
+		log.Printf("post-dump: %s in the images directory is not this dump's (dry run: left; inspect and verify would read it)", manifest.FileName)
+		return
+	}
+	if err := unix.Unlinkat(unix.AT_FDCWD, p, 0); err != nil {
+		log.Printf("post-dump: %s of an earlier dump not removed (the dump is not affected; inspect and verify would read it): %s", manifest.FileName, quote.Error(err))
+		return
+	}
+	log.Printf("post-dump: %s of an earlier dump removed: this dump has no manifest", manifest.FileName)
 }
 
 // writeManifest writes the provenance manifest fixup made
@@ -54,16 +84,25 @@ func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, 
 // with the dump (checkpoint archives copy the whole directory). It
 // replaces an earlier one atomically, so a second post-dump run rewrites
 // the same file. A failure is logged and never fails the dump: the
-// manifest describes the dump, CRIU's restore does not read it.
-func writeManifest(imageDir string, rep *fixup.Report, log *Logger) {
+// manifest describes the dump, CRIU's restore does not read it. It
+// reports whether the manifest was written.
+func writeManifest(imageDir string, rep *fixup.Report, log *Logger) bool {
 	if rep.Manifest == nil || rep.DryRun {
-		return
+		return false
+	}
+	// The digest of files.img as the repair left it: a reader refuses the
+	// manifest next to another files.img. Unreadable: written without.
+	if b, _, err := proto.ReadFileCapped(filepath.Join(imageDir, proto.FilesImg), proto.MaxImageFileSize); err == nil {
+		rep.Manifest.FilesImgSHA256 = manifest.Digest(b)
+	} else {
+		log.Printf("post-dump: files.img not read for the manifest's digest (written without): %s", quote.Error(err))
 	}
 	if err := manifest.Write(imageDir, rep.Manifest); err != nil {
 		log.Printf("post-dump: %s not written (the dump is not affected): %s", manifest.FileName, quote.Error(err))
-		return
+		return false
 	}
 	log.Printf("post-dump: provenance of %d REG entries written to %s", len(rep.Manifest.Files), manifest.FileName)
+	return true
 }
 
 // summarize logs one line about the run; "files.img is right" only when

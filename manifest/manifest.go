@@ -22,7 +22,11 @@ type Manifest struct {
 	Tool    string `json:"tool"`   // "ovlfix" and its version
 	Writer  string `json:"writer"` // "dump" (ovlfix dump -D) or "hook post-dump"
 	Kernel  string `json:"kernel"` // uname -r of the dumping host
-	Files   []File `json:"files"`
+	// FilesImgSHA256 is Digest of the files.img this manifest describes,
+	// as written next to it ("" from an older ovlfix): a reader refuses
+	// the manifest for another files.img (a reused images directory).
+	FilesImgSHA256 string `json:"files_img_sha256,omitempty"`
+	Files          []File `json:"files"`
 }
 
 // File is one REG entry of files.img.

@@ -39,7 +39,10 @@ type Held struct {
 // view; inside a layer rel is resolved with RESOLVE_IN_ROOT and a final
 // symlink is never followed, so nothing a container planted leads
 // outside a layer). It costs one stat per layer, plus one xattr read when
-// the upper layer holds rel.
+// the upper layer holds rel; where rel is in the upper layer and a lower
+// one, one xattr read per ancestor (an opaque upper directory hides the
+// lower), and for a lower layer that lacks rel, one stat and xattr read per
+// ancestor it has (hidesBelow).
 //
 // The rules, for a file that is still linked into the overlay (the
 // resolver confirmed that rel in the merged view is the held inode, so
@@ -63,7 +66,11 @@ type Held struct {
 // dumps it as a ghost): UpperOnly, or CopiedUp when a lower still holds
 // rel.
 //
-// A whiteout in lower k (a char device 0:0) hides every layer below it;
+// An opaque directory at or above rel in the upper layer (rm -rf /d;
+// mkdir /d) hides every lower: a file the upper holds there is UpperOnly.
+// A whiteout in lower k (a char device 0:0) hides every layer below it,
+// and so does, in a layer without rel, a whiteout, a non-directory or an
+// opaque directory at an ancestor of rel;
 // 6.7+'s xattr whiteouts (nested overlays) are not looked at, noted when
 // met as a zero-size file.
 func (l *Layers) Locate(m *mountns.Mount, rel string, held Held) Place {
@@ -83,7 +90,7 @@ func (l *Layers) Locate(m *mountns.Mount, rel string, held Held) Place {
 	if ov.Upper != "" && len(lowers) > 0 && lowers[0].hit.Layer == "upper" {
 		upper, lowers = &lowers[0], lowers[1:]
 	}
-	lower, lowerSt, lowerNote := firstLower(lowers, rel)
+	lower, lowerSt, lowerNote := firstLower(lowers, rel, ov.UserXattr)
 	if lowerNote != "" {
 		out.Notes = append(out.Notes, lowerNote)
 	}
@@ -103,6 +110,12 @@ func (l *Layers) Locate(m *mountns.Mount, rel string, held Held) Place {
 		}
 		if held.Nlink == 0 {
 			out.Notes = append(out.Notes, "unlinked while held with no link left: the upper file was removed (CRIU dumps it as a ghost file)")
+			if lower >= 0 && upper != nil && upper.root != nil {
+				if hides, note := upper.hidesLower(rel, &unix.Stat_t{}, ov.UserXattr); hides {
+					out.Notes = append(out.Notes, note)
+					lower = -1
+				}
+			}
 			if lower >= 0 {
 				return set(manifest.CopiedUp, lower)
 			}
@@ -142,6 +155,11 @@ func (l *Layers) Locate(m *mountns.Mount, rel string, held Held) Place {
 				out.Notes = append(out.Notes, note)
 			}
 			if lower >= 0 {
+				if hides, note := upper.hidesLower(rel, &st, ov.UserXattr); hides {
+					out.Notes = append(out.Notes, note)
+					out.LayerDir = ""
+					return set(manifest.UpperOnly, -1)
+				}
 				return set(manifest.CopiedUp, lower)
 			}
 			return set(manifest.UpperOnly, -1)
@@ -160,9 +178,10 @@ func (l *Layers) Locate(m *mountns.Mount, rel string, held Held) Place {
 
 // firstLower is the index (0: topmost) of the topmost lower layer
 // holding rel, and its lstat; -1 when none does. A whiteout in a lower
-// layer ends the search (it hides the layers below); an unreachable layer
-// is skipped with a note.
-func firstLower(lowers []openLayer, rel string) (int, unix.Stat_t, string) {
+// layer ends the search (it hides the layers below), and so does, in a
+// layer that lacks rel, an ancestor of rel that hides what is below it
+// (hidesBelow); an unreachable layer is skipped with a note.
+func firstLower(lowers []openLayer, rel string, userXattr bool) (int, unix.Stat_t, string) {
 	var note string
 	for i := range lowers {
 		ly := &lowers[i]
@@ -172,6 +191,9 @@ func firstLower(lowers []openLayer, rel string) (int, unix.Stat_t, string) {
 		}
 		st, err := ly.stat(rel)
 		if err != nil {
+			if hides, why := ly.hidesBelow(rel, userXattr); hides {
+				return -1, unix.Stat_t{}, why
+			}
 			continue
 		}
 		if isWhiteout(&st) {
@@ -264,4 +286,79 @@ func heldStat(o *fdinfo.Object) *fdinfo.Stat {
 		return o.Map.MapFiles
 	}
 	return o.Stat
+}
+
+// ancestors are the directories above rel, topmost first ("/a/b/c":
+// "/a", "/a/b").
+func ancestors(rel string) []string {
+	var out []string
+	for i := 1; i < len(rel); i++ {
+		if rel[i] == '/' {
+			out = append(out, rel[:i])
+		}
+	}
+	return out
+}
+
+// hidesBelow reports whether a lower layer that lacks rel still hides the
+// layers below it at rel: an ancestor there that is a whiteout or not a
+// directory ends the merge, and so does an opaque directory
+// (trusted.overlay.opaque "y"; with userxattr user.overlay.opaque). One
+// stat per ancestor the layer has, plus one xattr read per directory;
+// only for layers without rel.
+func (ly *openLayer) hidesBelow(rel string, userXattr bool) (bool, string) {
+	for _, a := range ancestors(rel) {
+		st, err := ly.stat(a)
+		if err != nil {
+			return false, "" // the layer has nothing at a: it hides nothing below
+		}
+		switch {
+		case isWhiteout(&st):
+			return true, fmt.Sprintf("%s holds a whiteout at %s: the layers below do not show %s", ly.hit.Layer, quote.String(a), quote.String(rel))
+		case st.Mode&unix.S_IFMT != unix.S_IFDIR:
+			return true, fmt.Sprintf("%s holds a non-directory at %s: the layers below do not show %s", ly.hit.Layer, quote.String(a), quote.String(rel))
+		}
+		if ly.opaque(a, userXattr) {
+			return true, fmt.Sprintf("%s holds an opaque directory at %s: the layers below do not show %s", ly.hit.Layer, quote.String(a), quote.String(rel))
+		}
+	}
+	return false, ""
+}
+
+// hidesLower reports whether the upper layer, which holds rel (st), hides
+// every lower layer at rel: an opaque directory at an ancestor of rel, or
+// at rel itself when it is a directory. A container that removed a lower
+// directory and made it again (rm -rf /d; mkdir /d) gets an opaque /d:
+// what it then creates under /d is new, not a copy-up of the hidden lower
+// file of the same path.
+func (ly *openLayer) hidesLower(rel string, st *unix.Stat_t, userXattr bool) (bool, string) {
+	dirs := ancestors(rel)
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		dirs = append(dirs, rel)
+	}
+	for _, a := range dirs {
+		if ly.opaque(a, userXattr) {
+			return true, fmt.Sprintf("the upper layer's %s is an opaque directory (made again after the lower one was removed): no lower layer shows through it", quote.String(a))
+		}
+	}
+	return false, ""
+}
+
+// opaque reports whether the directory a of the layer carries the opaque
+// xattr with value "y" ("x", 6.7+, marks a directory holding xattr
+// whiteouts, not an opaque one). Read through an O_PATH fd's
+// /proc/self/fd link, as metacopy; any error is "not opaque".
+func (ly *openLayer) opaque(a string, userXattr bool) bool {
+	name := "trusted.overlay.opaque"
+	if userXattr {
+		name = "user.overlay.opaque"
+	}
+	f, err := ly.open(a, unix.O_PATH)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 4)
+	n, err := unix.Getxattr("/proc/self/fd/"+strconv.Itoa(int(f.Fd())), name, buf)
+	return err == nil && n == 1 && buf[0] == 'y'
 }

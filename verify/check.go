@@ -110,8 +110,9 @@ func checkFile(f *inspect.File, t tree, opts Options) (*Problem, error) {
 
 // cleanName is reg.name as a clean absolute path: CRIU opens it relative
 // to the mount namespace's root, where ".." cannot climb higher; so here
-// too ("/../../etc/x" is "/etc/x" in the root).
-func cleanName(name string) string { return path.Clean("/" + name) }
+// too ("/../../etc/x" is "/etc/x" in the root). Like CRIU, it ends at the
+// first NUL (cString).
+func cleanName(name string) string { return path.Clean("/" + cString(name)) }
 
 // resolve looks p up, following a final symlink inside the tree when
 // follow is set (CRIU's openat follows it unless the fd had O_NOFOLLOW),
@@ -124,6 +125,9 @@ func resolve(t tree, p string, follow bool) (node, error) {
 		}
 		if i == maxSymlinks {
 			return node{From: n.From, Errno: unix.ELOOP}, nil
+		}
+		if n.At != "" {
+			p = n.At // where the ancestors led: the link's own directory
 		}
 		if strings.HasPrefix(n.Link, "/") {
 			p = path.Clean(n.Link)

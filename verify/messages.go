@@ -1,6 +1,9 @@
 package verify
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Checks, each named by what it compares. A Problem has exactly one: the
 // first that fails, as CRIU stops at the first failure of a file.
@@ -79,10 +82,23 @@ func predict(check string, args ...any) (msg, source string) {
 	return fmt.Sprintf(m.Format, args...), m.Source
 }
 
-// criuPath is rfi->path: the name without its leading "/", "." for "/".
+// criuPath is rfi->path: the name without its leading "/", "." for "/",
+// as C sees it (up to the first NUL: cString).
 func criuPath(name string) string {
+	name = cString(name)
 	if len(name) <= 1 {
 		return "."
 	}
 	return name[1:]
+}
+
+// cString is name as CRIU's C code uses it: protobuf-c keeps the bytes of
+// a string field, NUL included, but every open(2) and printf stops at the
+// first NUL. A hostile image may put one there ("/a\x00/../x"): the file
+// CRIU reopens is "/a".
+func cString(name string) string {
+	if i := strings.IndexByte(name, 0); i >= 0 {
+		return name[:i]
+	}
+	return name
 }

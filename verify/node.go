@@ -11,6 +11,10 @@ type node struct {
 	// MtimeNs is st_mtim in nanoseconds (0 for a diff member: not kept).
 	MtimeNs int64
 	Link    string // the symlink's target (Mode is S_IFLNK)
+	// At is the path the node was found at when the lookup resolved a
+	// symlink among the ancestors ("" when it is the path looked up): a
+	// relative Link is relative to At's directory.
+	At string
 	// From says where it was found: "root" (the directory given) or
 	// "rootfs-diff.tar" (the archive's diff, a member header).
 	From string

@@ -4,9 +4,11 @@ import (
 	"context"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/ovlfix/ovlfix/checkpoint"
 	"github.com/ovlfix/ovlfix/inspect"
+	"github.com/ovlfix/ovlfix/internal/quote"
 	"github.com/spf13/cobra"
 )
 
@@ -55,7 +57,28 @@ func runInspect(ctx context.Context, out io.Writer, p string, f inspectFlags) er
 // openCheckpoint opens ARCHIVE|DIR (checkpoint.Open: a directory as a
 // CRIU images directory, a file as a checkpoint archive, read by content).
 func openCheckpoint(ctx context.Context, p string) (*checkpoint.Checkpoint, error) {
-	return checkpoint.Open(ctx, p, checkpoint.Options{})
+	c, err := checkpoint.Open(ctx, p, checkpoint.Options{})
+	return c, quotePathIn(p, err)
+}
+
+// pathError is an error whose message shows a command-line path quoted.
+type pathError struct {
+	msg string
+	err error
+}
+
+func (e *pathError) Error() string { return e.msg }
+func (e *pathError) Unwrap() error { return e.err }
+
+// quotePathIn shows p, wherever err's message has it, as quote.String
+// does, when p needs quoting (a newline, a control byte: a path can hold
+// any byte but NUL): the error stays one line on stderr that no name can
+// forge another line of. The chain is kept (exit codes).
+func quotePathIn(p string, err error) error {
+	if err == nil || quote.String(p) == `"`+p+`"` || !strings.Contains(err.Error(), p) {
+		return err
+	}
+	return &pathError{msg: strings.ReplaceAll(err.Error(), p, quote.String(p)), err: err}
 }
 
 // checkpointctlPlugin is the name under which checkpointctl (1.6 and

@@ -68,7 +68,7 @@ func runVerify(ctx context.Context, out io.Writer, p string, f verifyFlags) erro
 	}
 	root, err := mountns.OpenRootPath(f.root)
 	if err != nil {
-		return withCode(exitRootUnusable, fmt.Errorf("--root: %w", err))
+		return withCode(exitRootUnusable, fmt.Errorf("--root: %w", quotePathIn(f.root, err)))
 	}
 	defer root.Close()
 	res, err := verify.Check(ctx, l, root, f.root, c.Diff, verify.Options{SkipFileRWXCheck: f.skipRWX, SizeOnly: f.validate == "filesize", AllMounts: f.allMounts})

@@ -19,6 +19,13 @@ const realImages = "../../testdata/criu/basic"
 // (10 bytes, 0644) as fd 3 on its namespace's root mount, and returns it.
 func tinyDump(t *testing.T) string {
 	t.Helper()
+	return tinyDumpOf(t, "/app/data")
+}
+
+// tinyDumpOf is tinyDump with the held file's recorded name (untrusted:
+// any bytes CRIU's image may carry).
+func tinyDumpOf(t *testing.T, name string) string {
+	t.Helper()
 	dir := t.TempDir()
 	write := func(img *proto.Image, err error) {
 		t.Helper()
@@ -31,7 +38,7 @@ func tinyDump(t *testing.T) string {
 	}
 	u := gproto.Uint32
 	write(proto.FilesImage([]*proto.FileEntry{{Type: proto.FdReg.Enum(), Id: u(1), Reg: &proto.RegFileEntry{
-		Id: u(1), Flags: u(0), Pos: gproto.Uint64(0), Name: gproto.String("/app/data"), MntId: gproto.Int32(20),
+		Id: u(1), Flags: u(0), Pos: gproto.Uint64(0), Name: gproto.String(name), MntId: gproto.Int32(20),
 		Fown: &proto.FownEntry{Uid: u(0), Euid: u(0), Signum: u(0), PidType: u(0), Pid: u(0)},
 		Size: gproto.Uint64(10), Mode: u(0o100644)}}}))
 	write(proto.PstreeImage([]*proto.PstreeEntry{{Pid: u(1), Ppid: u(0), Pgid: u(1), Sid: u(1)}}))
