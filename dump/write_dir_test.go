@@ -6,10 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 
 	"github.com/ovlfix/ovlfix/fdinfo"
@@ -143,30 +141,11 @@ const envDiskFullDir = "OVLFIX_DUMP_DISKFULL_DIR"
 // where it mounts a 256 KiB tmpfs; a dump with a 300 KiB files.img fills it
 // after fdinfo-1.img was written.
 func TestWriteDirDiskFull(t *testing.T) {
-	if dir := os.Getenv(envDiskFullDir); dir != "" {
-		diskFullChild(t, dir)
-		return
-	}
-	testenv.RequireRoot(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^TestWriteDirDiskFull$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), envDiskFullDir+"="+t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("--- PASS: TestWriteDirDiskFull")) {
-		t.Fatalf("disk-full child: %v\n%s", err, out)
-	}
-	t.Logf("child:\n%s", out)
+	testenv.InPrivateMountNS(t, envDiskFullDir, diskFullChild)
 }
 
 // diskFullChild runs in its own mount namespace.
 func diskFullChild(t *testing.T, base string) {
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		t.Fatalf("make / private: %v", err)
-	}
 	if err := unix.Mount("tmpfs", base, "tmpfs", 0, "size=256k,mode=0755"); err != nil {
 		t.Fatalf("mount tmpfs: %v", err)
 	}

@@ -5,10 +5,8 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -107,29 +105,10 @@ const envManifestRODir = "OVLFIX_HOOK_MANIFEST_RO_DIR"
 // and the dump stands, with no partial file left. The test re-executes
 // itself in a private mount namespace to mount the file systems.
 func TestPostDumpManifestReadOnlyDir(t *testing.T) {
-	if dir := os.Getenv(envManifestRODir); dir != "" {
-		manifestROChild(t, dir)
-		return
-	}
-	testenv.RequireRoot(t)
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe, "-test.run=^TestPostDumpManifestReadOnlyDir$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), envManifestRODir+"="+t.TempDir())
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNS, Pdeathsig: syscall.SIGKILL}
-	out, err := cmd.CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("--- PASS: TestPostDumpManifestReadOnlyDir")) {
-		t.Fatalf("read-only child: %v\n%s", err, out)
-	}
-	t.Logf("child:\n%s", out)
+	testenv.InPrivateMountNS(t, envManifestRODir, manifestROChild)
 }
 
 func manifestROChild(t *testing.T, base string) {
-	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
-		t.Fatalf("make / private: %v", err)
-	}
 	big := oneFileManifest("/etc/x")
 	for range 2000 {
 		big.Files = append(big.Files, big.Files[0])
