@@ -20,13 +20,14 @@ var routes = []string{"plain", "proxy", "script"}
 type result struct {
 	fds      int
 	frozenUS map[string][]float64 // route -> frozen_time of each round
+	actionUS map[string][]float64 // route -> time at the freeze's action points (dump.log), each round
 	dumpUS   []float64            // `ovlfix dump PID -o json` wall time, each round
 	scanUS   []float64            // one fdinfo Scan, each round
 }
 
 // measure runs rounds rounds for one fd count in a container of its own.
 func measure(tl tools, dir string, fds, rounds int, verbose bool) (result, error) {
-	res := result{fds: fds, frozenUS: map[string][]float64{}}
+	res := result{fds: fds, frozenUS: map[string][]float64{}, actionUS: map[string][]float64{}}
 	base := filepath.Join(dir, "c"+strconv.Itoa(fds))
 	c, err := newContainer(tl, base, fds)
 	if err != nil {
@@ -51,8 +52,11 @@ func measure(tl tools, dir string, fds, rounds int, verbose bool) (result, error
 				return res, fmt.Errorf("round %d, %s: %w", r+1, route, err)
 			}
 			res.frozenUS[route] = append(res.frozenUS[route], float64(us))
+			res.actionUS[route] = append(res.actionUS[route], inFreeze(log))
 			if verbose {
-				fmt.Fprintf(os.Stderr, "  round %d %-6s frozen_time %7.2f ms\n", r+1, route, float64(us)/1000)
+				at := actionTimes(log)
+				fmt.Fprintf(os.Stderr, "  round %d %-6s frozen_time %7.2f ms; action points (ms): pre-dump %.2f (not frozen), network-lock %.2f, post-dump %.2f, network-unlock %.2f\n",
+					r+1, route, float64(us)/1000, at["pre-dump"]/1000, at["network-lock"]/1000, at["post-dump"]/1000, at["network-unlock"]/1000)
 				if !shown[route] {
 					shown[route] = true
 					for _, l := range ovlfixLines(log) {
