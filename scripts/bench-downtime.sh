@@ -39,8 +39,9 @@ ln -s ovlfix "$out/ovlfix-hook"
 go build -o "$out/scanbench" ./bench/scanbench
 go build -o "$out/downtimebench" ./bench/downtimebench
 gcc -static -O2 -Wall -Werror -o "$out/holder" bench/downtimebench/holder/holder.c
+"$out/ovlfix" check > /dev/null || { echo "bench-downtime: ovlfix check failed (the hook reads its probe cache)" >&2; exit 1; }
 echo "bench-downtime: $(date -u '+%F %T UTC'); $(nproc) cores; kernel $(uname -r); $("$CRIU" --version | head -1); $("$RUNC" --version | head -1); load:$(uptime | sed 's/.*load average://')"
 "$out/downtimebench" -runc "$RUNC" -criu "$CRIU" -proxy "$out/ovlfix-criu" -hook "$out/ovlfix-hook" \
   -ovlfix "$out/ovlfix" -scanbench "$out/scanbench" -holder "$out/holder" \
-  -rounds "$ROUNDS" -fds "$FDS" -work "$out" ${VERBOSE:+-v}
+  -rounds "$ROUNDS" -fds "$FDS" -work "$out" ${VERBOSE:+-v} ${OVLFIX_DOWNTIME_PHASES:+-phases -cpuprofile "$OVLFIX_DOWNTIME_PHASES"}
 echo "bench-downtime: done; load:$(uptime | sed 's/.*load average://')"

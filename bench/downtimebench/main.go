@@ -44,6 +44,8 @@ func main() {
 	rounds := flag.Int("rounds", 7, "rounds per fd count")
 	fdList := flag.String("fds", "50,10000", "fd counts, comma-separated")
 	work := flag.String("work", "", "work directory (default: a new one under /tmp)")
+	phases := flag.Bool("phases", false, "after the rounds of each fd count, time the parts of the hook's post-dump in this process on one more plain checkpoint")
+	cpuprofile := flag.String("cpuprofile", "", "with -phases: CPU profile of the hook.Run rounds (of the last fd count)")
 	verbose := flag.Bool("v", false, "print every measurement and the ovlfix lines of each route's first dump.log")
 	flag.Parse()
 	if tl.criu == "" || tl.proxy == "" || tl.hook == "" || tl.ovlfix == "" || tl.scanbench == "" || tl.holder == "" || *rounds < 1 {
@@ -70,7 +72,7 @@ func main() {
 	}
 	var results []result
 	for _, n := range counts {
-		r, err := measure(tl, dir, n, *rounds, *verbose)
+		r, err := measure(tl, dir, n, *rounds, *verbose, *phases, *cpuprofile)
 		if err != nil {
 			fail(fmt.Errorf("%d fds: %w", n, err))
 		}

@@ -26,7 +26,7 @@ type result struct {
 }
 
 // measure runs rounds rounds for one fd count in a container of its own.
-func measure(tl tools, dir string, fds, rounds int, verbose bool) (result, error) {
+func measure(tl tools, dir string, fds, rounds int, verbose, phases bool, cpuprofile string) (result, error) {
 	res := result{fds: fds, frozenUS: map[string][]float64{}, actionUS: map[string][]float64{}}
 	base := filepath.Join(dir, "c"+strconv.Itoa(fds))
 	c, err := newContainer(tl, base, fds)
@@ -82,6 +82,16 @@ func measure(tl tools, dir string, fds, rounds int, verbose bool) (result, error
 		res.dumpUS, res.scanUS = append(res.dumpUS, d), append(res.scanUS, s)
 		if verbose {
 			fmt.Fprintf(os.Stderr, "  round %d bare scan: ovlfix dump %.2f ms, Scan %.2f ms\n", r+1, d/1000, s/1000)
+		}
+	}
+	if phases {
+		img := c.path("img-phases")
+		if _, _, err := checkpoint(c, "plain", img); err != nil {
+			return res, fmt.Errorf("phases: %w", err)
+		}
+		fmt.Printf("post-dump's parts in one process, %d fds (medians of %d):\n", fds, phaseRounds)
+		if err := profilePhases(os.Stdout, tl, img, pid, cpuprofile); err != nil {
+			return res, fmt.Errorf("phases: %w", err)
 		}
 	}
 	return res, nil
