@@ -22,6 +22,11 @@
 # Needs root, runc, gcc with a static libc, CRIU 4.2 (../shared/criu/4.2/criu
 # or $OVLFIX_CRIU42).
 #
+# -v prints every measurement, each action point's time and the hook's lines.
+# OVLFIX_DOWNTIME_PHASES=FILE also times post-dump's parts in one process on one
+# more plain checkpoint per fd count (downtimebench -phases) and writes a CPU
+# profile of the hook.Run rounds to FILE (`go tool pprof -top FILE`).
+#
 # Usage: scripts/bench-downtime.sh [ROUNDS] [FDS,...] [-v]   (defaults 7, 50,10000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
