@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -21,7 +22,8 @@ const phaseRounds = 5
 // profilePhases times, in this process, the parts of the hook's post-dump
 // (what the proxy runs inside the freeze) on a plain checkpoint's images
 // in dir of the running holder pid: quirks.LoadCached, fixup.Run (dry run:
-// the images are not changed), manifest.Write, the whole hook.Run
+// the images are not changed), manifest.Write (and its encoding alone,
+// indented as it writes it and compact), the whole hook.Run
 // (post-dump, on a fresh copy of the images each time, made before the
 // timing: a second post-dump on one directory is a no-op), and the bare fdinfo Scan. The
 // tasks are not frozen here (--leave-running resumed them), which the
@@ -60,6 +62,14 @@ func profilePhases(w io.Writer, tl tools, dir string, pid int, profile string) e
 	defer os.RemoveAll(out)
 	if rep.Manifest != nil {
 		if _, err := med(fmt.Sprintf("manifest.Write (%d files)", len(rep.Manifest.Files)), func() error { return manifest.Write(out, rep.Manifest) }); err != nil {
+			return err
+		}
+		// What of Write is the encoding: as Write does (indented), and
+		// compact, to memory, no file.
+		if _, err := med("  of which: Encode (indented) to memory", func() error { return rep.Manifest.Encode(io.Discard) }); err != nil {
+			return err
+		}
+		if _, err := med("  compact json.Marshal, for comparison", func() error { _, err := json.Marshal(rep.Manifest); return err }); err != nil {
 			return err
 		}
 	}
