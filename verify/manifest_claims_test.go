@@ -2,6 +2,7 @@ package verify
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/ovlfix/ovlfix/checkpoint"
@@ -21,7 +22,7 @@ func TestManifestClaimsNeverClearAProblem(t *testing.T) {
 	diff := &checkpoint.RootfsDiff{Entries: map[string]checkpoint.DiffEntry{}}
 	wheres := []string{manifest.UpperOnly, manifest.CopiedUp, manifest.Lower, manifest.Metacopy, manifest.WhitedOut, "", "restorable"}
 	for _, where := range wheres {
-		for _, layer := range []int{-1, 0, 1 << 40} {
+		for _, layer := range []int{-1, 0, math.MaxInt} {
 			f := held("/f", 10, 0o644, nil) // the root has 12 bytes: bad size
 			f.Provenance = &manifest.File{ID: f.ID, Name: f.Name, Size: 12, Mode: unix.S_IFREG | 0o644, MtimeNs: 42,
 				Overlay: &manifest.Overlay{Where: where, Layer: layer}}
