@@ -25,6 +25,7 @@ const (
 	envFakeInherit = "OVLFIX_FAKE_INHERIT"  // an fd number the fake writes "inherited" to
 	envFakeScripts = "OVLFIX_FAKE_SCRIPTS"  // notifications of a dump, comma-separated
 	envFakeStall   = "OVLFIX_FAKE_STALL"    // "1": on DUMP, wait for a signal, exit 128+n
+	envFakeFail    = "OVLFIX_FAKE_FAIL"     // "1": fail the dump after its notifications
 	fakeUnknownTag = protowire.Number(4242) // a field no CRIU version has
 )
 
@@ -180,6 +181,10 @@ func (f *fakeCRIU) dump(req *proto.CriuReq) {
 				return
 			}
 		}
+	}
+	if os.Getenv(envFakeFail) == "1" {
+		fail("fake: the dump failed after post-dump")
+		return
 	}
 	f.send(respBytes(&proto.CriuResp{Type: req.Type, Success: gproto.Bool(true)}, "dump-future"))
 }

@@ -202,6 +202,8 @@ func (h *harness) fakeRecords() (pid int, recs []fakeRecord) {
 		switch {
 		case len(fs) == 2 && fs[0] == "pid":
 			pid, _ = strconv.Atoi(fs[1])
+		case len(fs) == 1 && fs[0] == deferredWriteRecord:
+			recs = append(recs, fakeRecord{what: fs[0]})
 		case len(fs) == 3 && (fs[0] == "got" || fs[0] == "sent"):
 			b, err := hex.DecodeString(fs[1])
 			if err != nil {

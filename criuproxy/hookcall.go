@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/ovlfix/ovlfix/hook"
@@ -118,11 +119,30 @@ func (p *proxy) runHook(ctx context.Context, action string, req request) bool {
 	if hopts.Log != nil {
 		logw = hopts.Log
 	}
-	if f := openCRIULog(p.criuPID, req.logFile); f != nil {
-		defer f.Close()
+	// CRIU's log stays open for a deferred manifest write's lines (a
+	// second Close, of a hook left behind, is harmless).
+	f := openCRIULog(p.criuPID, req.logFile)
+	var deferred atomic.Bool
+	defer func() {
+		if f != nil && !deferred.Load() {
+			f.Close()
+		}
+	}()
+	if f != nil {
 		logw = bestEffort{f, logw}
 	}
 	hopts.Log = logw
+	if action == hook.ActionPostDump {
+		hopts.DeferManifest = func(write func()) {
+			deferred.Store(true)
+			p.setPending(func() {
+				write()
+				if f != nil {
+					f.Close()
+				}
+			})
+		}
+	}
 	hopts.WorkDir = "/proc/" + strconv.Itoa(p.criuPID) + "/cwd"
 	run := p.opts.Hook
 	if run == nil {

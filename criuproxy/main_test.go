@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ovlfix/ovlfix/hook"
+	"github.com/ovlfix/ovlfix/manifest"
 	"golang.org/x/sys/unix"
 )
 
@@ -90,6 +91,9 @@ func recordingHook(ctx context.Context, env hook.Env, opts hook.Options) error {
 	b, _ := json.Marshal(c)
 	f.Write(append(b, '\n'))
 	f.Close()
+	if opts.DeferManifest != nil {
+		deferTestManifest(env, opts)
+	}
 	if os.Getenv(envHookStuck) == env.Action {
 		var p [2]int
 		unix.Pipe(p[:])
@@ -100,4 +104,28 @@ func recordingHook(ctx context.Context, env hook.Env, opts hook.Options) error {
 		return fmt.Errorf("test: the dump is unrepairable")
 	}
 	return nil
+}
+
+// deferredWriteRecord is the line the recording hook's deferred write
+// appends to the fake CRIU's log, between CRIU's own records.
+const deferredWriteRecord = "deferred-write"
+
+// deferTestManifest defers a stand-in for post-dump's manifest write, as
+// hook.Run does: the images directory held now, the file written, and
+// deferredWriteRecord logged, when the proxy runs it.
+func deferTestManifest(env hook.Env, opts hook.Options) {
+	d, err := os.Open(env.ImageDir)
+	if err != nil {
+		return
+	}
+	opts.DeferManifest(func() {
+		defer d.Close()
+		if err := os.WriteFile("/proc/self/fd/"+strconv.Itoa(int(d.Fd()))+"/"+manifest.FileName, []byte("{}\n"), 0o644); err != nil {
+			return
+		}
+		if f, err := os.OpenFile(os.Getenv(envFakeLog), os.O_WRONLY|os.O_APPEND, 0); err == nil {
+			fmt.Fprintln(f, deferredWriteRecord)
+			f.Close()
+		}
+	})
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ovlfix/ovlfix/hook"
 	"github.com/ovlfix/ovlfix/internal/quote"
+	"github.com/ovlfix/ovlfix/manifest"
 	"github.com/ovlfix/ovlfix/proto"
 	"golang.org/x/sys/unix"
 	gproto "google.golang.org/protobuf/proto"
@@ -54,9 +55,10 @@ type proxy struct {
 	criu    int // the proxy's end of CRIU's socket
 	criuPID int
 
-	mu  sync.Mutex
-	cur request // the runtime's current request
-	log sync.Mutex
+	mu      sync.Mutex
+	cur     request // the runtime's current request
+	pending func()  // post-dump's deferred manifest write (hook.Options.DeferManifest)
+	log     sync.Mutex
 }
 
 func (p *proxy) logf(format string, args ...any) {
@@ -166,6 +168,7 @@ func (p *proxy) fromRuntime(ctx context.Context) {
 // not ask for. At CRIU's EOF it shuts the runtime's socket for writing.
 func (p *proxy) fromCRIU(ctx context.Context) {
 	defer unix.Shutdown(p.rt, unix.SHUT_WR)
+	defer p.finishPending(false) // CRIU gone without a dump response
 	for {
 		pk, err := recvPacket(p.criu)
 		if err != nil {
@@ -183,7 +186,8 @@ func (p *proxy) fromCRIU(ctx context.Context) {
 
 func (p *proxy) handleFromCRIU(ctx context.Context, pk packet) error {
 	var resp proto.CriuResp
-	if unmarshalReq.Unmarshal(pk.data, &resp) != nil || resp.GetType() != proto.CriuReqNotify {
+	if err := unmarshalReq.Unmarshal(pk.data, &resp); err != nil || resp.GetType() != proto.CriuReqNotify {
+		p.finishPending(err == nil && resp.GetType() == proto.CriuReqDump && resp.GetSuccess())
 		return p.toRuntime(pk)
 	}
 	p.mu.Lock()
@@ -202,6 +206,35 @@ func (p *proxy) handleFromCRIU(ctx context.Context, pk packet) error {
 		p.logf("%s: not passed on to the runtime: the dump fails", quote.String(script))
 	}
 	return p.answerCRIU(ok)
+}
+
+// setPending keeps post-dump's manifest write until CRIU's dump response.
+func (p *proxy) setPending(write func()) {
+	p.mu.Lock()
+	p.pending = write
+	p.mu.Unlock()
+}
+
+// finishPending runs the deferred manifest write when CRIU answered the
+// dump with success (dumped: the tasks are unfrozen or killed, the images
+// complete), before that answer reaches the runtime, which packs the
+// images once it has it; any other answer, or none (CRIU's EOF), drops
+// it: a failed dump gets no manifest.
+func (p *proxy) finishPending(dumped bool) {
+	p.mu.Lock()
+	write := p.pending
+	p.pending = nil
+	p.mu.Unlock()
+	if write == nil {
+		return
+	}
+	if !dumped {
+		p.logf("post-dump: the dump did not succeed: %s not written", manifest.FileName)
+		return
+	}
+	start := time.Now()
+	write()
+	p.logf("post-dump: manifest write after the freeze done in %v", time.Since(start).Round(time.Microsecond))
 }
 
 func (p *proxy) toRuntime(pk packet) error {

@@ -108,7 +108,7 @@ func TestRelayRuntimeAsksForNotifications(t *testing.T) {
 		if r.what == "got" {
 			got = append(got, r.data)
 			fdsGot += r.fds
-		} else {
+		} else if r.what == "sent" {
 			sentByCRIU = append(sentByCRIU, r.data)
 			fdsSent += r.fds
 		}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/ovlfix/ovlfix/fixup"
@@ -28,7 +29,11 @@ type fixupFunc func(ctx context.Context, dir string, opts fixup.Options) (*fixup
 // DefaultTreeTime, negative: no bound), as it bounds pre-dump's watches:
 // the tasks are frozen while CRIU waits, and a container chooses how many
 // it has.
-func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, q *quirks.Set, treeTime time.Duration, log *Logger) (*fixup.Report, error) {
+//
+// deferWrite, when set, receives the manifest's write instead (see
+// Options.DeferManifest): the manifest is computed during the freeze, its
+// encoding, digest and fsynced writes happen when deferWrite's caller says.
+func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, q *quirks.Set, treeTime time.Duration, deferWrite func(write func()), log *Logger) (*fixup.Report, error) {
 	if run == nil {
 		run = fixup.Run
 	}
@@ -46,6 +51,14 @@ func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, 
 		}
 		if werr := shown.WriteDiff(log); werr != nil {
 			log.Printf("writing the diff: %v", werr)
+		}
+		if deferWrite != nil && rep.Manifest != nil && !rep.DryRun {
+			if write, derr := deferredManifest(imageDir, rep, log); derr == nil {
+				deferWrite(write)
+				return rep, err
+			} else {
+				log.Printf("post-dump: the images directory not held for a later write of %s (written now): %s", manifest.FileName, quote.Error(derr))
+			}
 		}
 		written = writeManifest(imageDir, rep, log)
 		log.Flush()
@@ -77,6 +90,28 @@ func dropStaleManifest(imageDir string, dryRun bool, log *Logger) {
 		return
 	}
 	log.Printf("post-dump: %s of an earlier dump removed: this dump has no manifest", manifest.FileName)
+}
+
+// deferredManifest returns writeManifest for later: it holds the images
+// directory open (CRIU's fd on it, imageDir, may be closed by then), and
+// an earlier dump's manifest is removed now, so a dump whose write never
+// comes (CRIU failed it after post-dump) has none. The write logs through
+// log, as writeManifest does, with the held fd shown as ImageDirLabel.
+func deferredManifest(imageDir string, rep *fixup.Report, log *Logger) (func(), error) {
+	d, err := os.OpenFile(imageDir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.Unlinkat(int(d.Fd()), manifest.FileName, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+		log.Printf("post-dump: %s of an earlier dump not removed: %s", manifest.FileName, quote.Error(err))
+	}
+	return func() {
+		defer d.Close()
+		dir := "/proc/self/fd/" + strconv.Itoa(int(d.Fd()))
+		log.hideDir(dir, ImageDirLabel)
+		writeManifest(dir, rep, log)
+		log.Flush()
+	}, nil
 }
 
 // writeManifest writes the provenance manifest fixup made

@@ -41,6 +41,17 @@ type Options struct {
 	// child and writes files outside CRIU's directories.
 	LoadQuirks func(context.Context) (*quirks.Set, error)
 
+	// DeferManifest, when set, takes post-dump's write of the provenance
+	// manifest (ovlfix-manifest.json) out of the freeze: post-dump
+	// computes the manifest from the frozen tasks, then passes its write
+	// (digest of files.img, encoding, fsynced atomic write; it logs its
+	// own failure) to DeferManifest instead of running it, and the caller
+	// runs it once CRIU has finished the dump, or never if the dump failed.
+	// An earlier dump's manifest is removed before. The CRIU proxy uses it;
+	// nil (an action script, which must have finished when it exits):
+	// written during the freeze.
+	DeferManifest func(write func())
+
 	// fixupRun is fixup.Run (nil); tests of the exit policy replace it.
 	fixupRun fixupFunc
 }
@@ -85,7 +96,7 @@ func Run(ctx context.Context, env Env, opts Options) error {
 			return nil
 		}
 		q := loadQuirks(ctx, opts.LoadQuirks, log)
-		rep, err := postDump(ctx, opts.fixupRun, env.ImageDir, env.InitPID, q, opts.TreeTime, log)
+		rep, err := postDump(ctx, opts.fixupRun, env.ImageDir, env.InitPID, q, opts.TreeTime, opts.DeferManifest, log)
 		switch {
 		case err == nil:
 			return nil

@@ -30,7 +30,9 @@ func Write(dir string, m *Manifest) error {
 	return proto.WriteFileAtomic(dir, FileName, 0o644, m.Encode)
 }
 
-// Encode writes m as indented JSON. Every string is JSON-escaped
+// Encode writes m as compact JSON, one line ended by a newline: indenting
+// cost most of the write at 10,000 files, inside CRIU's freeze; readers
+// must not depend on the layout. Every string is JSON-escaped
 // (encoding/json: quotes, control characters, newlines; invalid UTF-8
 // becomes U+FFFD), so a container-chosen file name cannot break the
 // document. A nil Files is written as [].
@@ -39,9 +41,7 @@ func (m *Manifest) Encode(w io.Writer) error {
 	if out.Files == nil {
 		out.Files = []File{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	return enc.Encode(&out)
+	return json.NewEncoder(w).Encode(&out)
 }
 
 // Read reads a manifest from r: at most MaxSize bytes (more is an error),

@@ -141,3 +141,21 @@ func TestHolderFDZero(t *testing.T) {
 		}
 	}
 }
+
+// TestEncodeIsCompact: one line ended by a newline (a name holding a
+// newline is escaped), the same document as json.Marshal of it; indenting
+// was most of post-dump's manifest write at 10,000 files.
+func TestEncodeIsCompact(t *testing.T) {
+	var b bytes.Buffer
+	m := sample()
+	if err := m.Encode(&b); err != nil {
+		t.Fatal(err)
+	}
+	want, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(b.Bytes(), append(want, '\n')) || bytes.Count(b.Bytes(), []byte("\n")) != 1 {
+		t.Errorf("Encode wrote %q, want the compact %q and one newline", b.Bytes(), want)
+	}
+}

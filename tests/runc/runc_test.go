@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ovlfix/ovlfix/manifest"
 )
 
 // TestRuncCheckpointThroughProxy, with CRIU 4.2 and 4.1.1: an inotify watch on a lower-layer file
@@ -68,6 +70,18 @@ func checkpointThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 		}
 	}
 	t.Logf("through the proxy: %s", strings.Join(lines(dumpLog, "ovlfix-hook: pre-dump", "Found /lowerfile"), " | "))
+	// The manifest, written after the freeze (hook.Options.DeferManifest)
+	// but before runc had CRIU's answer, is in the images directory.
+	if b, err := os.ReadFile(filepath.Join(img, manifest.FileName)); err != nil {
+		t.Errorf("after runc checkpoint through the proxy: %v", err)
+	} else if m, err := manifest.ReadFile(b); err != nil {
+		t.Errorf("the manifest runc's checkpoint holds: %v", err)
+	} else if len(m.Files) == 0 || m.FilesImgSHA256 == "" {
+		t.Errorf("the manifest runc's checkpoint holds %d files, files.img digest %q: want this dump's", len(m.Files), m.FilesImgSHA256)
+	}
+	if !strings.Contains(dumpLog, "written to "+manifest.FileName) {
+		t.Errorf("dump.log does not say the manifest was written:\n%s", strings.Join(lines(dumpLog, "ovlfix-hook: post-dump"), "\n"))
+	}
 	if st, _ := c.state(); st != "" && st != "stopped" {
 		t.Fatalf("after the checkpoint the container is %q, want gone", st)
 	}

@@ -1,0 +1,89 @@
+package criuproxy
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ovlfix/ovlfix/manifest"
+	"github.com/ovlfix/ovlfix/proto"
+	gproto "google.golang.org/protobuf/proto"
+)
+
+// The manifest write post-dump defers (hook.Options.DeferManifest) runs
+// after CRIU has the answer to post-dump (out of the freeze) and before
+// CRIU's dump response reaches the runtime (which packs the images then),
+// whether the runtime or the proxy answers the notifications.
+func TestDeferredManifestWrittenBetweenAnswerAndResponse(t *testing.T) {
+	for _, notify := range []bool{true, false} {
+		name := map[bool]string{true: "runtime answers", false: "proxy answers"}[notify]
+		t.Run(name, func(t *testing.T) {
+			h := startProxy(t, setup{scripts: threeScripts})
+			h.send(encodeRequest(t, proto.CriuReqDump, dumpOpts(h.imagesFD, notify)))
+			for {
+				pk := h.recv()
+				r := decodeResp(t, pk.data)
+				pk.closeFDs()
+				if r.GetType() == proto.CriuReqNotify {
+					h.send(notifyAnswer(t))
+					continue
+				}
+				if r.GetType() != proto.CriuReqDump || !r.GetSuccess() {
+					t.Fatalf("the runtime got %v, want the dump's success", r)
+				}
+				break
+			}
+			if _, err := os.Stat(filepath.Join(h.dir, manifest.FileName)); err != nil {
+				t.Errorf("when the runtime has the dump response, the images dir has no manifest: %v", err)
+			}
+			h.finish()
+			_, recs := h.fakeRecords()
+			answer, write, resp := -1, -1, -1
+			for i, r := range recs {
+				switch {
+				case r.what == deferredWriteRecord:
+					write = i
+				case r.what == "got":
+					var req proto.CriuReq
+					if gproto.Unmarshal(r.data, &req) == nil && req.GetType() == proto.CriuReqNotify {
+						answer = i // the last answer: post-dump's
+					}
+				case r.what == "sent":
+					var cr proto.CriuResp
+					if gproto.Unmarshal(r.data, &cr) == nil && cr.GetType() == proto.CriuReqDump {
+						resp = i
+					}
+				}
+			}
+			if answer < 0 || write < 0 || resp < 0 || !(answer < resp && resp < write) {
+				t.Errorf("order in CRIU's log: post-dump answer at %d, dump response sent at %d, manifest written at %d; want answer < response sent < write (and the write before the runtime got it)", answer, resp, write)
+			}
+		})
+	}
+}
+
+// A dump CRIU fails after post-dump gets no manifest: the deferred write is
+// dropped, and said so.
+func TestDeferredManifestDroppedWhenTheDumpFails(t *testing.T) {
+	h := startProxy(t, setup{scripts: threeScripts, env: []string{envFakeFail + "=1"}})
+	h.send(encodeRequest(t, proto.CriuReqDump, dumpOpts(h.imagesFD, false)))
+	r := decodeResp(t, h.recv().data)
+	if r.GetType() != proto.CriuReqDump || r.GetSuccess() {
+		t.Fatalf("the runtime got %v, want the dump's failure", r)
+	}
+	h.finish()
+	if _, err := os.Lstat(filepath.Join(h.dir, manifest.FileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed dump left a manifest (%v)", err)
+	}
+	_, recs := h.fakeRecords()
+	for _, r := range recs {
+		if r.what == deferredWriteRecord {
+			t.Error("the deferred write ran for a failed dump")
+		}
+	}
+	if s := h.proxyStderr(); !strings.Contains(s, "the dump did not succeed: "+manifest.FileName+" not written") {
+		t.Errorf("the proxy did not say the manifest was dropped:\n%s", s)
+	}
+}
