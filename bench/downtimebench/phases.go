@@ -66,7 +66,7 @@ func profilePhases(w io.Writer, tl tools, dir string, pid int, profile string) e
 		}
 		// What of Write is the encoding: as Write does (indented), and
 		// compact, to memory, no file.
-		if _, err := med("  of which: Encode (indented) to memory", func() error { return rep.Manifest.Encode(io.Discard) }); err != nil {
+		if _, err := med("  of which: Encode (compact) to memory", func() error { return rep.Manifest.Encode(io.Discard) }); err != nil {
 			return err
 		}
 		if _, err := med("  compact json.Marshal, for comparison", func() error { _, err := json.Marshal(rep.Manifest); return err }); err != nil {
