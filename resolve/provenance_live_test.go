@@ -95,20 +95,7 @@ var placeCases = []placeCase{
 func TestProvenanceLive(t *testing.T) {
 	c := scenariotest.StartT(t, "", provenanceSpec)
 	base := strings.TrimSuffix(c.Mounts["ovl"].Mountpoint, "/merged")
-	sess, err := resolve.NewSession(resolve.SessionOptions{Provenance: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	var s fdinfo.Scanner
-	p, err := s.Scan(c.PID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := sess.Resolve(context.Background(), c.PID, p.Objects)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := resolveWithPlaces(t, c.PID)
 	if len(res.Places) != len(res.Results) {
 		t.Fatalf("%d places for %d results", len(res.Places), len(res.Results))
 	}
@@ -203,20 +190,7 @@ func TestProvenanceManyMappings(t *testing.T) {
 		}
 		return scenario.Spec{Base: base, Steps: steps}
 	})
-	sess, err := resolve.NewSession(resolve.SessionOptions{Provenance: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	var s fdinfo.Scanner
-	p, err := s.Scan(c.PID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := sess.Resolve(context.Background(), c.PID, p.Objects)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := resolveWithPlaces(t, c.PID)
 	n := 0
 	for i, r := range res.Results {
 		if r.Object.Kind == fdinfo.KindMap && strings.HasSuffix(string(r.Path), "/lib.so") {
@@ -278,4 +252,25 @@ func TestProvenanceCost50(t *testing.T) {
 		}
 	}
 	t.Logf("resolving %d fds: %v without provenance, %v with (%v added)", n, spent[false], spent[true], spent[true]-spent[false])
+}
+
+// resolveWithPlaces scans pid and resolves every object with provenance,
+// in a Session of its own (closed with the test).
+func resolveWithPlaces(t *testing.T, pid int) *resolve.Resolved {
+	t.Helper()
+	sess, err := resolve.NewSession(resolve.SessionOptions{Provenance: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sess.Close() })
+	var s fdinfo.Scanner
+	p, err := s.Scan(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := sess.Resolve(context.Background(), pid, p.Objects)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }

@@ -1,17 +1,14 @@
 package resolve_test
 
 import (
-	"context"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/ovlfix/ovlfix/fdinfo"
 	"github.com/ovlfix/ovlfix/internal/scenario"
 	"github.com/ovlfix/ovlfix/internal/scenariotest"
 	"github.com/ovlfix/ovlfix/manifest"
-	"github.com/ovlfix/ovlfix/resolve"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,20 +45,7 @@ func TestProvenanceOpaqueDir(t *testing.T) {
 	if v, err := xattr(filepath.Join(root, base, "up/d"), "trusted.overlay.opaque"); err != nil || v != "y" {
 		t.Fatalf("up/d is not opaque (%q, %v): the kernel did not do what the test assumes", v, err)
 	}
-	sess, err := resolve.NewSession(resolve.SessionOptions{Provenance: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sess.Close()
-	var s fdinfo.Scanner
-	p, err := s.Scan(c.PID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res, err := sess.Resolve(context.Background(), c.PID, p.Objects)
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := resolveWithPlaces(t, c.PID)
 	for label, want := range map[string]struct {
 		where string
 		layer int
