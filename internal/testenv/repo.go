@@ -38,3 +38,14 @@ func BuildOvlfix(root, out string) error {
 	}
 	return nil
 }
+
+// BuildStatic compiles the C program src into out with gcc -static,
+// -Wall -Werror and opt (optimisation flags): the holders and watchers
+// the end-to-end tests run inside pivoted roots, where no libc is.
+func BuildStatic(out, src string, opt ...string) error {
+	args := append(append([]string{"-static"}, opt...), "-Wall", "-Werror", "-o", out, src)
+	if b, err := exec.Command("gcc", args...).CombinedOutput(); err != nil {
+		return fmt.Errorf("gcc -static %s (needs libc6-dev's static libc): %v\n%s", src, err, b)
+	}
+	return nil
+}

@@ -36,7 +36,7 @@ func unavailable(t *testing.T, why string) {
 func setupTools(t *testing.T) tools {
 	t.Helper()
 	testenv.RequireRoot(t)
-	gcc := testenv.RequireTool(t, "gcc", "gcc")
+	testenv.RequireTool(t, "gcc", "gcc")
 	testenv.RequireTool(t, "nsenter", "util-linux")
 	testenv.RequireTool(t, "go", "golang")
 	root := repoRoot(t)
@@ -64,9 +64,8 @@ func setupTools(t *testing.T) tools {
 	if err := os.Symlink("ovlfix", tl.hook); err != nil {
 		t.Fatal(err)
 	}
-	cc := exec.Command(gcc, "-static", "-O2", "-Wall", "-Werror", "-o", tl.holder, filepath.Join("testdata", "holder.c"))
-	if out, err := cc.CombinedOutput(); err != nil {
-		unavailable(t, fmt.Sprintf("gcc -static testdata/holder.c (needs libc6-dev's static libc): %v\n%s", err, out))
+	if err := testenv.BuildStatic(tl.holder, filepath.Join("testdata", "holder.c"), "-O2"); err != nil {
+		unavailable(t, err.Error())
 	}
 	return tl
 }

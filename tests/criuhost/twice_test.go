@@ -199,20 +199,13 @@ func TestHookTwiceCRIU411ConfigFile(t *testing.T) {
 	becomeSubreaper(t)
 	ns, h := twiceSetup(t, tl)
 	images, state, dir := t.TempDir(), t.TempDir(), t.TempDir()
-	script := writeTwiceScript(t, dir)
-	conf := filepath.Join(dir, "criu.conf")
-	if err := os.WriteFile(conf, []byte("action-script "+script+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	conf := twiceConfig(t, tl, dir, state)
 	// go-criu runs "<path> swrk <fd>": run CRIU 4.1.1 in the holder's
 	// mount namespace, as runCRIU does.
 	wrapper := filepath.Join(dir, "criu-in-ns")
 	if err := os.WriteFile(wrapper, []byte(fmt.Sprintf("#!/bin/sh\nexec nsenter -t %d -m -- %s \"$@\"\n", ns.anchor.pid, real)), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("HOOK", tl.hook)
-	t.Setenv("STATE", state)
-	t.Setenv("TIMES", "1")
 	d, err := os.Open(images)
 	if err != nil {
 		t.Fatal(err)
@@ -239,14 +232,7 @@ func TestHookOnceCRIU411CLIConfig(t *testing.T) {
 	becomeSubreaper(t)
 	ns, h := twiceSetup(t, tl)
 	images, state, dir := t.TempDir(), t.TempDir(), t.TempDir()
-	script := writeTwiceScript(t, dir)
-	conf := filepath.Join(dir, "criu.conf")
-	if err := os.WriteFile(conf, []byte("action-script "+script+"\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("HOOK", tl.hook)
-	t.Setenv("STATE", state)
-	t.Setenv("TIMES", "1")
+	conf := twiceConfig(t, tl, dir, state)
 	tl.criu = real
 	args := []string{"dump", "--config", conf, "-t", strconv.Itoa(h.pid), "-D", images, "--shell-job", "--leave-running",
 		"-v4", "-o", "dump.log"}
@@ -256,4 +242,20 @@ func TestHookOnceCRIU411CLIConfig(t *testing.T) {
 	if pre, post := snapshots(t, state, "pre-dump"), snapshots(t, state, "post-dump"); len(pre) != 1 || len(post) != 1 {
 		t.Errorf("criu 4.1.1 dump --config ran the script %d (pre-dump) and %d (post-dump) time(s), want once each", len(pre), len(post))
 	}
+}
+
+// twiceConfig writes the recording action script and a CRIU config file
+// naming it into dir, and sets what the script reads (the hook, the state
+// dir, one run of the hook per call); it returns the config file's path.
+func twiceConfig(t *testing.T, tl tools, dir, state string) string {
+	t.Helper()
+	script := writeTwiceScript(t, dir)
+	conf := filepath.Join(dir, "criu.conf")
+	if err := os.WriteFile(conf, []byte("action-script "+script+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("HOOK", tl.hook)
+	t.Setenv("STATE", state)
+	t.Setenv("TIMES", "1")
+	return conf
 }

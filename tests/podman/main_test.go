@@ -3,7 +3,6 @@ package podman
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -51,10 +50,8 @@ func build(dir string) error {
 	if err := os.Symlink("ovlfix", built.hook); err != nil {
 		return err
 	}
-	cc := exec.Command("gcc", "-static", "-Os", "-s", "-Wall", "-Werror", "-o", built.holder,
-		filepath.Join("testdata", "holder.c"))
-	if out, err := cc.CombinedOutput(); err != nil {
-		return fmt.Errorf("gcc -static testdata/holder.c (needs libc6-dev's static libc): %v\n%s", err, out)
+	if err := testenv.BuildStatic(built.holder, filepath.Join("testdata", "holder.c"), "-Os", "-s"); err != nil {
+		return err
 	}
 	return nil
 }

@@ -42,7 +42,7 @@ func setupTools(t *testing.T) tools {
 	t.Helper()
 	testenv.RequireRoot(t)
 	tl := tools{runc: testenv.RequireTool(t, "runc", "runc")}
-	gcc := testenv.RequireTool(t, "gcc", "gcc")
+	testenv.RequireTool(t, "gcc", "gcc")
 	testenv.RequireTool(t, "nsenter", "util-linux")
 	testenv.RequireTool(t, "unshare", "util-linux")
 	testenv.RequireTool(t, "go", "golang")
@@ -73,9 +73,8 @@ func setupTools(t *testing.T) tools {
 		t.Fatal(err)
 	}
 	tl.watcher = filepath.Join(dir, "watcher")
-	cc := exec.Command(gcc, "-static", "-O2", "-Wall", "-Werror", "-o", tl.watcher, filepath.Join("testdata", "watcher.c"))
-	if out, err := cc.CombinedOutput(); err != nil {
-		unavailable(t, fmt.Sprintf("gcc -static testdata/watcher.c (needs libc6-dev's static libc): %v\n%s", err, out))
+	if err := testenv.BuildStatic(tl.watcher, filepath.Join("testdata", "watcher.c"), "-O2"); err != nil {
+		unavailable(t, err.Error())
 	}
 	return tl
 }
