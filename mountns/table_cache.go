@@ -1,7 +1,9 @@
 package mountns
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -36,11 +38,29 @@ func (ts *Tables) For(pid int) (t *Table, nsIno uint64, fresh bool, err error) {
 }
 
 // NamespaceOf returns the inode of pid's mount namespace.
+//
+// A task reaped between the lookup of /proc/<pid>/ns/mnt and the following
+// of its link makes the kernel answer EACCES, not ENOENT (proc_ns_get_link:
+// get_proc_task finds no task; seen on 6.1 with a parent forking
+// short-lived children). EACCES is therefore checked against /proc/<pid>
+// itself: gone means exited (fs.ErrNotExist), present means a real denial.
 func NamespaceOf(pid int) (uint64, error) {
 	var st unix.Stat_t
-	p := "/proc/" + strconv.Itoa(pid) + "/ns/mnt"
-	if err := unix.Stat(p, &st); err != nil {
-		return 0, fmt.Errorf("mount namespace of pid %d: %w", pid, noSuchProcess(err))
+	dir := "/proc/" + strconv.Itoa(pid)
+	if err := unix.Stat(dir+"/ns/mnt", &st); err != nil {
+		return 0, namespaceError(pid, dir, err)
 	}
 	return st.Ino, nil
+}
+
+// namespaceError names pid in err and makes an EACCES from a task whose
+// /proc directory dir is gone an fs.ErrNotExist.
+func namespaceError(pid int, dir string, err error) error {
+	if errors.Is(err, unix.EACCES) {
+		var st unix.Stat_t
+		if gone := unix.Stat(dir, &st); errors.Is(gone, unix.ENOENT) || errors.Is(gone, unix.ESRCH) {
+			err = fmt.Errorf("%w (the process exited while its namespace was read: %w)", fs.ErrNotExist, err)
+		}
+	}
+	return fmt.Errorf("mount namespace of pid %d: %w", pid, noSuchProcess(err))
 }

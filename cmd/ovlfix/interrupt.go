@@ -24,7 +24,7 @@ import (
 // (SIGTERM) — except for the hook, which exits 0: CRIU would fail the dump
 // on any other code, and an interrupted hook leaves the images as whole
 // files (CRIU's or ovlfix's complete repair), so the dump stands.
-const interruptGrace = 500 * time.Millisecond
+const interruptGrace = 300 * time.Millisecond
 
 // stderrBudget bounds the write of the last line: a stderr that blocks
 // (a full pipe nobody reads) must not keep the process alive.

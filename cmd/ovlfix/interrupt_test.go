@@ -114,7 +114,7 @@ func TestInterruptHookPostDump(t *testing.T) {
 
 func expectInterruptedHook(t *testing.T, code int, stderr string) {
 	t.Helper()
-	want := "ovlfix-hook: interrupted by SIGTERM: stopped after 500ms in a call that did not return: " + LeftIfStoppedPostDump
+	want := "ovlfix-hook: interrupted by SIGTERM: stopped after 300ms in a call that did not return: " + LeftIfStoppedPostDump
 	if code != exitOK || !strings.Contains(stderr, want) {
 		t.Errorf("exit %d, stderr %q; want exit 0 and %q", code, stderr, want)
 	}
@@ -145,7 +145,7 @@ func TestInterruptFixup(t *testing.T) {
 		}
 		code, took := p.interrupt(t, syscall.SIGINT, interruptBudget)
 		t.Logf("exit %d %v after SIGINT; stderr:\n%s", code, took, p.stderr())
-		want := fmt.Sprintf("ovlfix: interrupted by SIGINT: stopped after 500ms in a call that did not return: files.img in %q is as it was or the complete repair", dir)
+		want := fmt.Sprintf("ovlfix: interrupted by SIGINT: stopped after 300ms in a call that did not return: files.img in %q is as it was or the complete repair", dir)
 		if code != exitInterrupted || !strings.Contains(p.stderr(), want) {
 			t.Errorf("exit %d, stderr %q; want exit %d and %q", code, p.stderr(), exitInterrupted, want)
 		}
@@ -157,7 +157,7 @@ func TestInterruptFixup(t *testing.T) {
 		p.waitBlocked(t, wchanFUSE...)
 		code, took := p.interrupt(t, syscall.SIGINT, interruptBudget)
 		t.Logf("exit %d %v after SIGINT; stderr:\n%s", code, took, p.stderr())
-		if want := "ovlfix: interrupted by SIGINT: stopped after 500ms in a call that did not return: nothing was written"; code != exitInterrupted || !strings.Contains(p.stderr(), want) {
+		if want := "ovlfix: interrupted by SIGINT: stopped after 300ms in a call that did not return: nothing was written"; code != exitInterrupted || !strings.Contains(p.stderr(), want) {
 			t.Errorf("exit %d, stderr %q; want exit %d and %q", code, p.stderr(), exitInterrupted, want)
 		}
 	})
@@ -181,7 +181,7 @@ func TestInterruptDump(t *testing.T) {
 			p.waitBlocked(t, wchanFUSE...)
 			code, took := p.interrupt(t, syscall.SIGTERM, interruptBudget)
 			t.Logf("exit %d %v after SIGTERM; stderr:\n%s", code, took, p.stderr())
-			want := "ovlfix: interrupted by SIGTERM: stopped after 500ms in a call that did not return: " + tc.left
+			want := "ovlfix: interrupted by SIGTERM: stopped after 300ms in a call that did not return: " + tc.left
 			if code != exitTerminated || !strings.Contains(p.stderr(), want) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, p.stderr(), exitTerminated, want)
 			}
@@ -209,7 +209,7 @@ func TestInterruptDemoCleansUp(t *testing.T) {
 	}
 	code, took := p.interrupt(t, syscall.SIGINT, interruptBudget)
 	t.Logf("exit %d %v after SIGINT; stderr:\n%s", code, took, p.stderr())
-	if want := "ovlfix: interrupted by SIGINT: stopped after 500ms in a call that did not return: everything the demo made was removed"; code != exitInterrupted || !strings.Contains(p.stderr(), want) {
+	if want := "ovlfix: interrupted by SIGINT: stopped after 300ms in a call that did not return: everything the demo made was removed"; code != exitInterrupted || !strings.Contains(p.stderr(), want) {
 		t.Errorf("exit %d, stderr %q; want exit %d and %q", code, p.stderr(), exitInterrupted, want)
 	}
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {

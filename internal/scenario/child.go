@@ -25,6 +25,19 @@ import (
 // environment variable).
 const envSpec = "OVLFIX_SCENARIO_CHILD"
 
+// init locks the main goroutine to the main thread (tid == pid) in a
+// scenario child, for good. Only an init function can: by the time main or
+// TestMain calls MaybeRunChild the goroutine may already have moved to
+// another thread, and then "unshare-mnt" changed the namespace of a thread
+// that /proc/<pid> does not show (TestOpenedInAnotherNamespace failed so in
+// the 6.12 lab: "the namespace did not change"). It also keeps a goroutine
+// that unshares its file table ("thread-open") off the leader.
+func init() {
+	if _, ok := os.LookupEnv(envSpec); ok {
+		runtime.LockOSThread()
+	}
+}
+
 // MaybeRunChild runs the scenario child and exits when this process was
 // started by Start; otherwise it returns at once.
 func MaybeRunChild() {
@@ -32,10 +45,10 @@ func MaybeRunChild() {
 		return
 	}
 	os.Unsetenv(envSpec)
-	// Keep the main goroutine on the main thread (tid == pid) for good, so
-	// that a goroutine that unshares its file table ("thread-open") always
-	// gets a thread of its own, never the thread-group leader.
-	runtime.LockOSThread()
+	if unix.Gettid() != os.Getpid() {
+		fmt.Fprintf(os.Stderr, "scenario child: main goroutine on thread %d, not the leader %d\n", unix.Gettid(), os.Getpid())
+		os.Exit(2)
+	}
 	in := bufio.NewReader(os.Stdin)
 	raw, err := in.ReadBytes('\n')
 	var spec Spec
@@ -190,7 +203,10 @@ func (c *child) step(st Step) error {
 		return c.pivot(path)
 	case "unshare-mnt":
 		// The main goroutine is locked to the thread-group leader
-		// (MaybeRunChild), whose namespace /proc/<pid> shows.
+		// (init), whose namespace /proc/<pid> shows.
+		if unix.Gettid() != os.Getpid() {
+			return fmt.Errorf("unshare-mnt on thread %d, not the leader %d", unix.Gettid(), os.Getpid())
+		}
 		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
 			return fmt.Errorf("unshare(CLONE_NEWNS): %w", err)
 		}
