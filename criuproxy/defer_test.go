@@ -6,17 +6,19 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ovlfix/ovlfix/manifest"
 	"github.com/ovlfix/ovlfix/proto"
 	gproto "google.golang.org/protobuf/proto"
 )
 
-// The manifest write post-dump defers (hook.Options.DeferManifest) runs
-// after CRIU has the answer to post-dump (out of the freeze) and before
-// CRIU's dump response reaches the runtime (which packs the images then),
-// whether the runtime or the proxy answers the notifications.
-func TestDeferredManifestWrittenBetweenAnswerAndResponse(t *testing.T) {
+// The check post-dump defers (hook.Options.DeferCheck: resolution, the
+// repair, the report and the manifest) runs after CRIU has the answer to
+// post-dump (out of the freeze) and before CRIU's dump response reaches
+// the runtime (which packs the images then), whether the runtime or the
+// proxy answers the notifications.
+func TestDeferredCheckBetweenAnswerAndResponse(t *testing.T) {
 	for _, notify := range []bool{true, false} {
 		name := map[bool]string{true: "runtime answers", false: "proxy answers"}[notify]
 		t.Run(name, func(t *testing.T) {
@@ -64,9 +66,9 @@ func TestDeferredManifestWrittenBetweenAnswerAndResponse(t *testing.T) {
 	}
 }
 
-// A dump CRIU fails after post-dump gets no manifest: the deferred write is
-// dropped, and said so.
-func TestDeferredManifestDroppedWhenTheDumpFails(t *testing.T) {
+// A dump CRIU fails after post-dump is not checked and gets no manifest:
+// the deferred check is dropped, and said so.
+func TestDeferredCheckDroppedWhenTheDumpFails(t *testing.T) {
 	h := startProxy(t, setup{scripts: threeScripts, env: []string{envFakeFail + "=1"}})
 	h.send(encodeRequest(t, proto.CriuReqDump, dumpOpts(h.imagesFD, false)))
 	r := decodeResp(t, h.recv().data)
@@ -80,10 +82,32 @@ func TestDeferredManifestDroppedWhenTheDumpFails(t *testing.T) {
 	_, recs := h.fakeRecords()
 	for _, r := range recs {
 		if r.what == deferredWriteRecord {
-			t.Error("the deferred write ran for a failed dump")
+			t.Error("the deferred check ran for a failed dump")
 		}
 	}
-	if s := h.proxyStderr(); !strings.Contains(s, "the dump did not succeed: "+manifest.FileName+" not written") {
-		t.Errorf("the proxy did not say the manifest was dropped:\n%s", s)
+	if s := h.proxyStderr(); !strings.Contains(s, "the dump did not succeed: the check after the freeze was dropped") {
+		t.Errorf("the proxy did not say the check was dropped:\n%s", s)
 	}
+}
+
+// A deferred check stuck in a call no context ends keeps the runtime
+// waiting for the dump's answer no longer than the budget and its grace:
+// the answer goes on, and the proxy says what the images are.
+func TestStuckDeferredCheckIsLeftBehind(t *testing.T) {
+	h := startProxy(t, setup{scripts: threeScripts, env: []string{envLateStuck + "=1", envProxyBudget + "=50ms"}})
+	start := time.Now()
+	h.send(encodeRequest(t, proto.CriuReqDump, dumpOpts(h.imagesFD, false)))
+	r := decodeResp(t, h.recv().data)
+	if r.GetType() != proto.CriuReqDump || !r.GetSuccess() {
+		t.Fatalf("the runtime got %v, want the dump's success", r)
+	}
+	took := time.Since(start)
+	h.finish()
+	if s := h.proxyStderr(); !strings.Contains(s, "post-dump: the check after the freeze did not return 50ms after the proxy's budget for post-dump's check after the freeze (50ms) is spent") {
+		t.Errorf("no line about the stuck check:\n%s", s)
+	}
+	if _, err := os.Lstat(filepath.Join(h.dir, manifest.FileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stuck check wrote a manifest (%v)", err)
+	}
+	t.Logf("the runtime had the dump's answer %v after the request (budget 50ms, grace 50ms)", took)
 }

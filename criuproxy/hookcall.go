@@ -133,13 +133,26 @@ func (p *proxy) runHook(ctx context.Context, action string, req request) bool {
 	}
 	hopts.Log = logw
 	if action == hook.ActionPostDump {
+		// CRIU's log is closed once the deferred work is done or dropped.
+		closeLog := func() {
+			if f != nil {
+				f.Close()
+			}
+		}
 		hopts.DeferManifest = func(write func()) {
 			deferred.Store(true)
-			p.setPending(func() {
-				write()
-				if f != nil {
-					f.Close()
+			p.setPending("manifest write", func(_ context.Context, run bool) {
+				if run {
+					write()
 				}
+				closeLog()
+			})
+		}
+		hopts.DeferCheck = func(check hook.LateCheck) {
+			deferred.Store(true)
+			p.setPending("check", func(ctx context.Context, run bool) {
+				check(ctx, run)
+				closeLog()
 			})
 		}
 	}
@@ -148,21 +161,7 @@ func (p *proxy) runHook(ctx context.Context, action string, req request) bool {
 	if run == nil {
 		run = hook.Run
 	}
-	budget := p.opts.Budget
-	if budget <= 0 {
-		tt := hopts.TreeTime
-		if tt == 0 {
-			tt = hook.DefaultTreeTime
-		}
-		if tt < 0 { // no bound asked for the hook; the proxy still has one
-			tt = hook.DefaultTreeTime
-		}
-		budget = max(tt, 0) + budgetSlack
-	}
-	grace := p.opts.Grace
-	if grace <= 0 {
-		grace = DefaultGrace
-	}
+	budget, grace := p.bounds()
 	hctx, cancel := context.WithTimeoutCause(ctx, budget, fmt.Errorf("the proxy's budget for the hook (%v) is spent", budget))
 	defer cancel()
 	done := make(chan error, 1)
@@ -185,6 +184,24 @@ func (p *proxy) runHook(ctx context.Context, action string, req request) bool {
 	}
 	p.logf("%s: hook done in %v", action, time.Since(start).Round(time.Microsecond))
 	return true
+}
+
+// bounds are the budget of one hook action (Options.Budget, else the
+// hook's tree time plus budgetSlack) and the grace after it.
+func (p *proxy) bounds() (budget, grace time.Duration) {
+	budget = p.opts.Budget
+	if budget <= 0 {
+		tt := p.opts.HookOptions.TreeTime
+		if tt <= 0 { // 0: the default; negative: no bound asked, the proxy still has one
+			tt = hook.DefaultTreeTime
+		}
+		budget = tt + budgetSlack
+	}
+	grace = p.opts.Grace
+	if grace <= 0 {
+		grace = DefaultGrace
+	}
+	return budget, grace
 }
 
 // bestEffort writes to every writer, whatever each returns: a stderr

@@ -91,8 +91,8 @@ func recordingHook(ctx context.Context, env hook.Env, opts hook.Options) error {
 	b, _ := json.Marshal(c)
 	f.Write(append(b, '\n'))
 	f.Close()
-	if opts.DeferManifest != nil {
-		deferTestManifest(env, opts)
+	if opts.DeferCheck != nil {
+		deferTestCheck(env, opts)
 	}
 	if os.Getenv(envHookStuck) == env.Action {
 		var p [2]int
@@ -106,20 +106,33 @@ func recordingHook(ctx context.Context, env hook.Env, opts hook.Options) error {
 	return nil
 }
 
-// deferredWriteRecord is the line the recording hook's deferred write
+// deferredWriteRecord is the line the recording hook's deferred check
 // appends to the fake CRIU's log, between CRIU's own records.
 const deferredWriteRecord = "deferred-write"
 
-// deferTestManifest defers a stand-in for post-dump's manifest write, as
-// hook.Run does: the images directory held now, the file written, and
-// deferredWriteRecord logged, when the proxy runs it.
-func deferTestManifest(env hook.Env, opts hook.Options) {
+// envLateStuck makes the deferred check block in a call no context ends.
+const envLateStuck = "OVLFIX_TEST_LATE_STUCK"
+
+// deferTestCheck defers a stand-in for post-dump's check after the freeze,
+// as hook.Run does: the images directory held now, the manifest written
+// and deferredWriteRecord logged when the proxy runs it with run true;
+// with run false nothing is written.
+func deferTestCheck(env hook.Env, opts hook.Options) {
 	d, err := os.Open(env.ImageDir)
 	if err != nil {
 		return
 	}
-	opts.DeferManifest(func() {
+	opts.DeferCheck(func(_ context.Context, run bool) {
 		defer d.Close()
+		if !run {
+			return
+		}
+		if os.Getenv(envLateStuck) != "" {
+			var p [2]int
+			unix.Pipe(p[:])
+			var buf [1]byte
+			unix.Read(p[0], buf[:])
+		}
 		if err := os.WriteFile("/proc/self/fd/"+strconv.Itoa(int(d.Fd()))+"/"+manifest.FileName, []byte("{}\n"), 0o644); err != nil {
 			return
 		}

@@ -12,7 +12,6 @@ import (
 
 	"github.com/ovlfix/ovlfix/hook"
 	"github.com/ovlfix/ovlfix/internal/quote"
-	"github.com/ovlfix/ovlfix/manifest"
 	"github.com/ovlfix/ovlfix/proto"
 	"golang.org/x/sys/unix"
 	gproto "google.golang.org/protobuf/proto"
@@ -57,7 +56,7 @@ type proxy struct {
 
 	mu      sync.Mutex
 	cur     request // the runtime's current request
-	pending func()  // post-dump's deferred manifest write (hook.Options.DeferManifest)
+	pending *pendingWork // post-dump's work after the freeze (hook.Options.DeferCheck, DeferManifest)
 	log     sync.Mutex
 }
 
@@ -208,33 +207,61 @@ func (p *proxy) handleFromCRIU(ctx context.Context, pk packet) error {
 	return p.answerCRIU(ok)
 }
 
-// setPending keeps post-dump's manifest write until CRIU's dump response.
-func (p *proxy) setPending(write func()) {
+// pendingWork is post-dump's work left for after the freeze: what it is
+// (for the log) and the work, run with run false when the dump failed.
+type pendingWork struct {
+	what string
+	work func(ctx context.Context, run bool)
+}
+
+// setPending keeps post-dump's deferred work until CRIU's dump response.
+func (p *proxy) setPending(what string, work func(ctx context.Context, run bool)) {
 	p.mu.Lock()
-	p.pending = write
+	p.pending = &pendingWork{what, work}
 	p.mu.Unlock()
 }
 
-// finishPending runs the deferred manifest write when CRIU answered the
+// finishPending runs post-dump's deferred work when CRIU answered the
 // dump with success (dumped: the tasks are unfrozen or killed, the images
 // complete), before that answer reaches the runtime, which packs the
 // images once it has it; any other answer, or none (CRIU's EOF), drops
-// it: a failed dump gets no manifest.
+// it (the work only releases what it holds): a failed dump is not
+// checked and gets no manifest. The work has the hook's budget, and is
+// left behind (with its context cancelled, so it writes nothing more)
+// when it has not returned a grace after it: the runtime is never kept
+// waiting longer.
 func (p *proxy) finishPending(dumped bool) {
 	p.mu.Lock()
-	write := p.pending
+	pw := p.pending
 	p.pending = nil
 	p.mu.Unlock()
-	if write == nil {
+	if pw == nil {
 		return
+	}
+	budget, grace := p.bounds()
+	ctx, cancel := context.WithTimeoutCause(context.Background(), budget, fmt.Errorf("the proxy's budget for post-dump's %s after the freeze (%v) is spent", pw.what, budget))
+	defer cancel()
+	start := time.Now()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.work(ctx, dumped)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		select {
+		case <-done:
+		case <-time.After(grace):
+			p.logf("post-dump: the %s after the freeze did not return %v after %v: the dump's answer goes on without it; %s", pw.what, grace, context.Cause(ctx), hook.LeftIfStopped(hook.ActionPostDump))
+			return
+		}
 	}
 	if !dumped {
-		p.logf("post-dump: the dump did not succeed: %s not written", manifest.FileName)
+		p.logf("post-dump: the dump did not succeed: the %s after the freeze was dropped", pw.what)
 		return
 	}
-	start := time.Now()
-	write()
-	p.logf("post-dump: manifest write after the freeze done in %v", time.Since(start).Round(time.Microsecond))
+	p.logf("post-dump: %s after the freeze done in %v", pw.what, time.Since(start).Round(time.Microsecond))
 }
 
 func (p *proxy) toRuntime(pk packet) error {

@@ -30,6 +30,11 @@ type proof struct {
 	// dump unrepairable. The other proofs show a wrong value through which
 	// restore may still open the right file.
 	fatal bool
+	// byName is set when the proof stats CRIU's name inside the task's
+	// root (it does not exist, or is another inode), unset when it rests
+	// on the mount table alone. A name may have changed once the tasks
+	// were resumed: a check after the freeze never fails the dump on it.
+	byName bool
 	// confirmed says how a stat inside the task's root confirmed the
 	// resolver's value (confirmedName, confirmedMnt; -1: the mount was not
 	// checked because the dump records no mount ids); "" when it was not
@@ -40,12 +45,6 @@ type proof struct {
 	confirmedMnt           int
 }
 
-// checkEntry is proveEntry for a live object of host pid host, with the
-// kernel's own mount id of the object (kernelMntID).
-func checkEntry(reg *proto.RegFileEntry, t *mountns.Table, inDump func(int) bool, root resolve.Stater, host int, o *fdinfo.Object, res *resolve.Result, st *fdinfo.Stat) proof {
-	return proveEntry(reg, t, inDump, root, o.Kind, kernelMntID(host, o), res, st, mountIDOf)
-}
-
 // proveEntry checks CRIU's entry reg against one live object: o its kind,
 // kernelMnt the mount id the kernel gives for the object's own open file
 // (-1: none), res the resolver's result, st the live file's stat (nil:
@@ -53,7 +52,7 @@ func checkEntry(reg *proto.RegFileEntry, t *mountns.Table, inDump func(int) bool
 // inDump tells the mount ids of the dump's mountpoints images (nil: none).
 func proveEntry(reg *proto.RegFileEntry, t *mountns.Table, inDump func(int) bool, root resolve.Stater, kind fdinfo.Kind, kernelMnt int, res *resolve.Result, st *fdinfo.Stat, mntOf func(*os.File) (int, error)) proof {
 	var p proof
-	p.wrong, p.fatal = proveWrong(reg, t, inDump, root, kind, kernelMnt, st)
+	p.wrong, p.fatal, p.byName = proveWrongBy(reg, t, inDump, root, kind, kernelMnt, st)
 	criuMnt := -1
 	if reg.MntId != nil {
 		criuMnt = int(reg.GetMntId())
@@ -119,35 +118,42 @@ func proveEntry(reg *proto.RegFileEntry, t *mountns.Table, inDump func(int) bool
 // dev (layers on different filesystems, xino off) or a layer's dev (before
 // 4.12), which is exactly what misled CRIU.
 func proveWrong(reg *proto.RegFileEntry, t *mountns.Table, inDump func(int) bool, root resolve.Stater, kind fdinfo.Kind, kernelMnt int, st *fdinfo.Stat) (string, bool) {
+	why, fatal, _ := proveWrongBy(reg, t, inDump, root, kind, kernelMnt, st)
+	return why, fatal
+}
+
+// proveWrongBy is proveWrong that also says whether the proof is a stat
+// of CRIU's name inside the task's root (byName), not the mount table.
+func proveWrongBy(reg *proto.RegFileEntry, t *mountns.Table, inDump func(int) bool, root resolve.Stater, kind fdinfo.Kind, kernelMnt int, st *fdinfo.Stat) (why string, fatal, byName bool) {
 	var criuMount *mountns.Mount
 	if reg.MntId != nil && reg.GetMntId() >= 0 {
 		if criuMount = t.ByID(int(reg.GetMntId())); criuMount == nil {
 			if inDump != nil && inDump(int(reg.GetMntId())) {
-				return "", false
+				return "", false, false
 			}
-			return fmt.Sprintf("CRIU's mnt_id %d is in no mountinfo of the task: restore cannot find that mount", reg.GetMntId()), true
+			return fmt.Sprintf("CRIU's mnt_id %d is in no mountinfo of the task: restore cannot find that mount", reg.GetMntId()), true, false
 		}
 	}
 	if st != nil && st.Nlink > 0 && !specialNames(t, criuMount, kernelMnt) {
 		got, err := root.Stat(reg.GetName())
 		switch {
 		case errors.Is(err, unix.ENOENT):
-			return fmt.Sprintf("CRIU's name %q does not exist inside the task's root and the file is not deleted: restore would fail", reg.GetName()), true
+			return fmt.Sprintf("CRIU's name %q does not exist inside the task's root and the file is not deleted: restore would fail", reg.GetName()), true, true
 		case err == nil && (got.Dev != st.Dev || got.Ino != st.Ino):
 			return fmt.Sprintf("CRIU's name %q is inode %s inside the task's root, the live file is %s: restore would open another file",
-				reg.GetName(), devIno(got.Dev, got.Ino), devIno(st.Dev, st.Ino)), false
+				reg.GetName(), devIno(got.Dev, got.Ino), devIno(st.Dev, st.Ino)), false, true
 		}
 	}
 	if criuMount == nil || kernelMnt < 0 || kernelMnt == criuMount.ID {
-		return "", false
+		return "", false, false
 	}
 	held := t.ByID(kernelMnt)
 	if held == nil || held.Major == criuMount.Major && held.Minor == criuMount.Minor {
-		return "", false
+		return "", false, false
 	}
 	return fmt.Sprintf("CRIU's mnt_id %d is %s on %q (superblock %d:%d), but the kernel holds the %s on mount %d, %s on %q (superblock %d:%d): no mount of one superblock reaches a file of another",
 		criuMount.ID, criuMount.FSType, criuMount.Mountpoint, criuMount.Major, criuMount.Minor,
-		objectNoun(kind), held.ID, held.FSType, held.Mountpoint, held.Major, held.Minor), false
+		objectNoun(kind), held.ID, held.FSType, held.Mountpoint, held.Major, held.Minor), false, false
 }
 
 // specialNames reports whether the file is on procfs or devpts (CRIU's

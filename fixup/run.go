@@ -20,10 +20,37 @@ import (
 // ErrBackupMismatch or proto.ErrBadImageFile comes before any check:
 // nothing was written.
 //
-// The steps: read every image and find the dump's tasks on this host
-// (readDumpOnHost), scan, resolve and decide (checkTasks), then write the
-// repair or the report (writeOutcome).
+// It is Observe then Finish at once: the whole check while the tasks are
+// frozen.
 func Run(ctx context.Context, dir string, opts Options) (*Report, error) {
+	o, err := Observe(ctx, dir, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer o.Close()
+	return o.Finish(ctx, false)
+}
+
+// Observed is a dump's images and what checking them needs of its live
+// tasks, taken while they are frozen (Observe): the first of fixup's two
+// steps. The second, Finish, resolves, proves, decides and writes; it
+// reads nothing of the tasks, so it may run after CRIU has resumed or
+// ended them (the CRIU proxy does, to keep its work out of the freeze;
+// docs/fixup.md § Two steps). Close must be called.
+type Observed struct {
+	dir   string
+	opts  Options
+	d     *dumpImages
+	c     *checker
+	tasks []*taskState
+	logf  logFunc
+}
+
+// Observe reads every image, before anything else (a bad one stops the
+// run with nothing written), finds the dump's tasks on this host and
+// scans and captures each (resolve.Capture: mount table, root, a pin on
+// its mount namespace).
+func Observe(ctx context.Context, dir string, opts Options) (*Observed, error) {
 	if opts.RootPID <= 0 {
 		return nil, errors.New("fixup needs the host pid of the dump's root task (CRTOOLS_INIT_PID, --pid): the images are checked against the live, frozen tasks")
 	}
@@ -32,13 +59,80 @@ func Run(ctx context.Context, dir string, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	pl, err := checkTasks(ctx, d, pm, opts, logf)
+	sess, err := resolve.NewSession(resolve.SessionOptions{TrustFdLinks: opts.Quirks.TrustFdLinks(), Provenance: true})
 	if err != nil {
 		return nil, err
 	}
-	rep := newReport(dir, opts, d, pl)
-	logPlan(logf, pl, rep.Leftovers)
-	return writeOutcome(dir, d, rep, pl.unrepairable, opts, logf)
+	c := &checker{d: d, pm: pm, rootPID: opts.RootPID, sess: sess, obs: map[uint32][]*observation{}, logf: logf,
+		treeTime: opts.TreeTime, now: opts.now}
+	if c.now == nil {
+		c.now = time.Now
+	}
+	c.start = c.now()
+	o := &Observed{dir: dir, opts: opts, d: d, c: c, logf: logf}
+	for _, t := range d.Tasks {
+		if len(t.Missing) > 0 {
+			logf("pid %d: no %s (nothing to check there)", t.VPID, strings.Join(t.Missing, ", "))
+		}
+		ts, err := c.observeTask(ctx, t)
+		if err != nil {
+			o.Close()
+			return nil, err
+		}
+		o.tasks = append(o.tasks, ts)
+	}
+	return o, nil
+}
+
+// FrozenOnly says why the check must finish before the tasks are let go,
+// "" when Finish may run after the freeze: an entry names a mount in no
+// mountinfo of its task (and in no mountpoints image of the dump), the
+// one fatal proof the captured state gives, so the dump may have to fail
+// while CRIU can still resume the tasks.
+func (o *Observed) FrozenOnly() string {
+	for _, ts := range o.tasks {
+		if why := o.c.frozenOnly(ts); why != "" {
+			return why
+		}
+	}
+	return ""
+}
+
+// Finish resolves and proves every entry from the observation, decides
+// and writes the repair or the report (as Run does). late says the tasks
+// were let go since Observe: a proof by a name inside the root (which a
+// resumed task may have renamed) is then a problem, never a failure of
+// the dump. Call it once.
+func (o *Observed) Finish(ctx context.Context, late bool) (*Report, error) {
+	o.c.late = late
+	for _, ts := range o.tasks {
+		if err := o.c.checkTask(ctx, ts); err != nil {
+			return nil, err
+		}
+	}
+	pl, err := decide(o.d, o.c.obs)
+	if err != nil {
+		return nil, err
+	}
+	pl.manifest = buildManifest(o.d, o.c.obs)
+	rep := newReport(o.dir, o.opts, o.d, pl)
+	logPlan(o.logf, pl, rep.Leftovers)
+	// A check stopped while it wrote nothing yet writes nothing.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return writeOutcome(o.dir, o.d, rep, pl.unrepairable, o.opts, o.logf)
+}
+
+// Close releases the captures (their namespace pins) and the session.
+func (o *Observed) Close() {
+	for _, ts := range o.tasks {
+		if ts.capture != nil {
+			ts.capture.Close()
+			ts.capture = nil
+		}
+	}
+	o.c.sess.Close()
 }
 
 // logFunc writes one progress line.
@@ -73,36 +167,6 @@ func readDumpOnHost(dir string, rootPID int, logf logFunc) (*dumpImages, *pidMap
 			rootPID, pm.RootVID, root, proto.PstreeImg)
 	}
 	return d, pm, nil
-}
-
-// checkTasks scans and resolves each task through one resolve.Session,
-// then decides per entry (patching d's files.img in memory).
-func checkTasks(ctx context.Context, d *dumpImages, pm *pidMap, opts Options, logf logFunc) (*plan, error) {
-	sess, err := resolve.NewSession(resolve.SessionOptions{TrustFdLinks: opts.Quirks.TrustFdLinks(), Provenance: true})
-	if err != nil {
-		return nil, err
-	}
-	defer sess.Close()
-	c := &checker{d: d, pm: pm, rootPID: opts.RootPID, sess: sess, obs: map[uint32][]*observation{}, logf: logf,
-		treeTime: opts.TreeTime, now: opts.now}
-	if c.now == nil {
-		c.now = time.Now
-	}
-	c.start = c.now()
-	for _, t := range d.Tasks {
-		if len(t.Missing) > 0 {
-			logf("pid %d: no %s (nothing to check there)", t.VPID, strings.Join(t.Missing, ", "))
-		}
-		if err := c.scanTask(ctx, t); err != nil {
-			return nil, err
-		}
-	}
-	pl, err := decide(d, c.obs)
-	if err != nil {
-		return nil, err
-	}
-	pl.manifest = buildManifest(d, c.obs)
-	return pl, nil
 }
 
 // newReport is the report of the plan, stamped with the files.img hashes;

@@ -27,7 +27,7 @@ type observation struct {
 	// and mode comparison.
 	stat *fdinfo.Stat
 	// proof is what fixup's own checks say about CRIU's entry and the
-	// resolver's value (checkEntry, proof.go).
+	// resolver's value (proveEntry, proof.go).
 	proof proof
 	// place is where the file lives in its overlay (the resolution's
 	// resolve.Place), table the task's mount table: for the manifest.
@@ -54,6 +54,10 @@ type checker struct {
 	treeTime time.Duration
 	start    time.Time
 	now      func() time.Time
+	// late is set when the check runs after the freeze (Observed.Finish
+	// with Late): the tasks may have been resumed and changed their files,
+	// so a proof by a name inside the root never fails the dump.
+	late bool
 }
 
 // budget is the resolve budget of the next task: the default, with its
@@ -72,44 +76,117 @@ func (c *checker) budget() (b resolve.WatchBudget, ok bool) {
 	return b, true
 }
 
-// scanTask scans task t once and resolves every object its images name
-// through the run's resolve.Session, as dump.Run does.
-func (c *checker) scanTask(ctx context.Context, t *task) error {
+// taskState is one task of the dump as observed while it was frozen
+// (observeTask): either why none of its objects can be checked, or its
+// scan (the objects its images can name, subset, indexed by at), the
+// kernel's own mount id of each (kernelMnt, index for index) and the
+// resolve.Capture its check needs after the freeze.
+type taskState struct {
+	t         *task
+	host      int
+	why       string
+	subset    []fdinfo.Object
+	at        map[liveKey]int
+	kernelMnt []int
+	capture   *resolve.Capture
+}
+
+// observeTask reads what checking task t needs of the live task: the part
+// of the check that needs the tasks frozen (docs/fixup.md § Two steps).
+// The error is only for a cancelled ctx or a denied scan; every other
+// failure is the task's why.
+func (c *checker) observeTask(ctx context.Context, t *task) (*taskState, error) {
 	if err := ctx.Err(); err != nil {
-		return err
+		return nil, err
 	}
 	host, ok := c.pm.ByVPID[t.VPID]
+	ts := &taskState{t: t, host: host}
+	fail := func(why string) (*taskState, error) {
+		ts.why = why
+		return ts, nil
+	}
+	if !ok {
+		return fail(fmt.Sprintf("task %d of the dump not found under host pid %d (walked /proc/<pid>/task/*/children, matched NSpid)", t.VPID, c.rootPID))
+	}
+	if len(t.Refs) == 0 {
+		return ts, nil
+	}
+	if root, chrooted := chrootOf(host); chrooted {
+		return fail(fmt.Sprintf("host pid %d is chrooted (its root is %s, not its mount namespace's root): CRIU's names and mount ids are the namespace's, which its root and mountinfo do not show, so nothing can be checked", host, quote.String(root)))
+	}
+	if _, ok := c.budget(); !ok {
+		return fail(fmt.Sprintf("budget: the tree's time for checking (%v) ran out before host pid %d was scanned", c.treeTime, host))
+	}
+	p, err := c.scanner.Scan(host)
+	if err != nil && (p == nil || !errors.Is(err, fdinfo.ErrExited)) {
+		if errors.Is(err, fdinfo.ErrPermission) {
+			return nil, err
+		}
+		return fail(fmt.Sprintf("scan of host pid %d: %v", host, err))
+	}
+	ts.subset, ts.at = indexObjects(p.Objects)
+	if ts.capture, err = c.sess.Capture(host, ts.subset); err != nil {
+		return fail(err.Error())
+	}
+	ts.kernelMnt = make([]int, len(ts.subset))
+	for i := range ts.subset {
+		ts.kernelMnt[i] = kernelMntID(host, &ts.subset[i])
+	}
+	return ts, nil
+}
+
+// frozenOnly says why the check of ts must finish while the tasks are
+// frozen, "" when it may run after: some files.img entry of the task names
+// a mount id in no mountinfo of the task and in none of the dump's
+// mountpoints images. That is the fatal proof (proveWrong) that the
+// captured state alone gives: restore cannot find the mount, and if no
+// replacement is confirmed the dump must fail while CRIU can still resume
+// the tasks.
+func (c *checker) frozenOnly(ts *taskState) string {
+	if ts.capture == nil {
+		return ""
+	}
+	inDump := c.d.inDump()
+	for _, rf := range ts.t.Refs {
+		idx, ok := c.d.ByID[rf.FileID]
+		if !ok {
+			continue
+		}
+		reg := c.d.Entries[idx].GetReg()
+		if reg == nil || reg.MntId == nil || reg.GetMntId() < 0 {
+			continue
+		}
+		id := int(reg.GetMntId())
+		if ts.capture.Table.ByID(id) == nil && (inDump == nil || !inDump(id)) {
+			return fmt.Sprintf("files.img id %d (pid %d %s) names mount %d, which is in no mountinfo of the task", rf.FileID, ts.t.VPID, rf.label(), id)
+		}
+	}
+	return ""
+}
+
+// checkTask resolves ts's objects from its capture and proves each entry
+// its images name, adding one observation per ref. It reads nothing of
+// the live task, so it runs during the freeze or after it.
+func (c *checker) checkTask(ctx context.Context, ts *taskState) error {
+	t, host := ts.t, ts.host
 	fail := func(why string) {
 		for _, r := range t.Refs {
 			c.add(&observation{task: t, host: host, ref: r, why: why})
 		}
 	}
-	if !ok {
-		fail(fmt.Sprintf("task %d of the dump not found under host pid %d (walked /proc/<pid>/task/*/children, matched NSpid)", t.VPID, c.rootPID))
+	if ts.why != "" {
+		fail(ts.why)
 		return nil
 	}
 	if len(t.Refs) == 0 {
 		return nil
 	}
-	if root, chrooted := chrootOf(host); chrooted {
-		fail(fmt.Sprintf("host pid %d is chrooted (its root is %s, not its mount namespace's root): CRIU's names and mount ids are the namespace's, which its root and mountinfo do not show, so nothing can be checked", host, quote.String(root)))
-		return nil
-	}
 	budget, ok := c.budget()
 	if !ok {
-		fail(fmt.Sprintf("budget: the tree's time for checking (%v) ran out before host pid %d was scanned", c.treeTime, host))
+		fail(fmt.Sprintf("budget: the tree's time for checking (%v) ran out before host pid %d was checked", c.treeTime, host))
 		return nil
 	}
-	p, err := c.scanner.Scan(host)
-	if err != nil && (p == nil || !errors.Is(err, fdinfo.ErrExited)) {
-		if errors.Is(err, fdinfo.ErrPermission) {
-			return err
-		}
-		fail(fmt.Sprintf("scan of host pid %d: %v", host, err))
-		return nil
-	}
-	subset, at := indexObjects(p.Objects)
-	resolved, err := c.sess.ResolveWith(ctx, host, subset, budget)
+	resolved, err := c.sess.ResolveCaptured(ctx, ts.capture, ts.subset, budget)
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
@@ -118,24 +195,21 @@ func (c *checker) scanTask(ctx context.Context, t *task) error {
 		return nil
 	}
 	results, table := resolved.Results, resolved.Table
-	// The task's root again, for checkEntry's own stats.
-	root, err := mountns.OpenRoot(host)
-	if err != nil {
-		fail(fmt.Sprintf("host pid %d: root: %v", host, err))
-		return nil
-	}
-	defer root.Close()
 	for _, rf := range t.Refs {
 		ob := &observation{task: t, host: host, ref: rf}
-		if i, ok := at[refKey(rf)]; ok {
+		if i, ok := ts.at[refKey(rf)]; ok {
 			ob.res = results[i]
-			ob.stat = statOf(&subset[i])
+			ob.stat = statOf(&ts.subset[i])
 			ob.table = table
 			if i < len(resolved.Places) {
 				ob.place = resolved.Places[i]
 			}
 			if idx, ok := c.d.ByID[rf.FileID]; ok && c.d.Entries[idx].GetReg() != nil {
-				ob.proof = checkEntry(c.d.Entries[idx].GetReg(), table, c.d.inDump(), root, host, &subset[i], &ob.res, ob.stat)
+				ob.proof = proveEntry(c.d.Entries[idx].GetReg(), table, c.d.inDump(), ts.capture.Root(), ts.subset[i].Kind, ts.kernelMnt[i], &ob.res, ob.stat, mountIDOf)
+				if c.late && ob.proof.fatal && ob.proof.byName {
+					ob.proof.fatal = false
+					ob.proof.wrong += " (seen after the freeze: the task's files may have changed since, so this does not fail the dump)"
+				}
 			}
 		} else {
 			ob.why = fmt.Sprintf("host pid %d has no %s now", host, rf.label())

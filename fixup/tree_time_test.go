@@ -16,16 +16,19 @@ import (
 // (2 s of candidate searches), and a container chooses how many tasks it
 // has, so the post-dump hook's wait while the tree is frozen needs a bound
 // on the whole tree (Options.TreeTime). Here the clock jumps past it
-// while the first task is checked: the second one is not scanned, each of
-// its objects is a "budget:" problem, and nothing of it is changed.
+// while the first task is checked (after both were observed: Observe, then
+// Finish): the second one is not checked, each of its objects is a
+// "budget:" problem, and nothing of it is changed.
 func TestTreeTimeBoundsTheTree(t *testing.T) {
 	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
 	start := time.Unix(1_000_000, 0)
 	calls := 0
-	now := func() time.Time { // the run's start, the first task's budget, then 10 s later
+	// The run's start, the budget at each task's observation and at the
+	// first one's check, then 10 s later.
+	now := func() time.Time {
 		calls++
-		if calls <= 2 {
+		if calls <= 4 {
 			return start
 		}
 		return start.Add(10 * time.Second)

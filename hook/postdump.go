@@ -33,25 +33,27 @@ type fixupFunc func(ctx context.Context, dir string, opts fixup.Options) (*fixup
 // deferWrite, when set, receives the manifest's write instead (see
 // Options.DeferManifest): the manifest is computed during the freeze, its
 // encoding, digest and fsynced writes happen when deferWrite's caller says.
-func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, q *quirks.Set, treeTime time.Duration, deferWrite func(write func()), log *Logger) (*fixup.Report, error) {
-	if run == nil {
-		run = fixup.Run
-	}
+func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, q *quirks.Set, treeTime time.Duration, deferWrite func(write func()), deferCheck func(LateCheck), log *Logger) (*fixup.Report, error) {
 	if treeTime == 0 {
 		treeTime = DefaultTreeTime
 	}
-	rep, err := run(ctx, imageDir, fixup.Options{RootPID: rootPID, Quirks: q, Log: log, TreeTime: max(treeTime, 0)})
+	fopts := fixup.Options{RootPID: rootPID, Quirks: q, Log: log, TreeTime: max(treeTime, 0)}
+	var rep *fixup.Report
+	var err error
+	done := false
+	if deferCheck != nil && run == nil {
+		rep, err, done = postDumpLate(ctx, imageDir, fopts, deferCheck, log)
+	}
+	if !done {
+		if run == nil {
+			run = fixup.Run
+		}
+		rep, err = run(ctx, imageDir, fopts)
+	}
 	log.Flush()
 	written := false
 	if rep != nil {
-		summarize(rep, log)
-		shown := *rep // the diff names the backup by its file name only
-		if shown.Backup != "" {
-			shown.Backup = filepath.Base(shown.Backup)
-		}
-		if werr := shown.WriteDiff(log); werr != nil {
-			log.Printf("writing the diff: %v", werr)
-		}
+		logReport(rep, log)
 		if deferWrite != nil && rep.Manifest != nil && !rep.DryRun {
 			if write, derr := deferredManifest(imageDir, rep, log); derr == nil {
 				deferWrite(write)
@@ -138,6 +140,18 @@ func writeManifest(imageDir string, rep *fixup.Report, log *Logger) bool {
 	}
 	log.Printf("post-dump: provenance of %d REG entries written to %s", len(rep.Manifest.Files), manifest.FileName)
 	return true
+}
+
+// logReport logs the summary line and the diff of a check.
+func logReport(rep *fixup.Report, log *Logger) {
+	summarize(rep, log)
+	shown := *rep // the diff names the backup by its file name only
+	if shown.Backup != "" {
+		shown.Backup = filepath.Base(shown.Backup)
+	}
+	if werr := shown.WriteDiff(log); werr != nil {
+		log.Printf("writing the diff: %v", werr)
+	}
 }
 
 // summarize logs one line about the run; "files.img is right" only when

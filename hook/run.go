@@ -52,6 +52,19 @@ type Options struct {
 	// written during the freeze.
 	DeferManifest func(write func())
 
+	// DeferCheck, when set, takes post-dump's check itself out of the
+	// freeze: post-dump observes the frozen tasks (fixup.Observe: the
+	// images, the scan and a capture of each task, which pins its mount
+	// namespace) and hands the rest (resolution, proofs, the repair of
+	// files.img, the report, the manifest) to DeferCheck as a LateCheck,
+	// which the caller runs once CRIU has finished the dump and before
+	// anyone reads the images. Not when an entry names a mount in no
+	// mountinfo (fixup.Observed.FrozenOnly): such a dump may be
+	// unrepairable, which must fail it while CRIU can still resume the
+	// tasks; that check finishes during the freeze (and DeferManifest
+	// applies). The CRIU proxy uses it (docs/hook.md § After the freeze).
+	DeferCheck func(LateCheck)
+
 	// fixupRun is fixup.Run (nil); tests of the exit policy replace it.
 	fixupRun fixupFunc
 }
@@ -96,7 +109,7 @@ func Run(ctx context.Context, env Env, opts Options) error {
 			return nil
 		}
 		q := loadQuirks(ctx, opts.LoadQuirks, log)
-		rep, err := postDump(ctx, opts.fixupRun, env.ImageDir, env.InitPID, q, opts.TreeTime, opts.DeferManifest, log)
+		rep, err := postDump(ctx, opts.fixupRun, env.ImageDir, env.InitPID, q, opts.TreeTime, opts.DeferManifest, opts.DeferCheck, log)
 		switch {
 		case err == nil:
 			return nil

@@ -2,7 +2,6 @@ package resolve
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
@@ -97,32 +96,10 @@ func (s *Session) ResolveWith(ctx context.Context, pid int, objs []fdinfo.Object
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("pid %d: %w", pid, err)
 	}
-	table, ns, _, err := s.tables.For(pid)
+	c, err := s.Capture(pid, objs)
 	if err != nil {
 		return nil, err
 	}
-	root, err := mountns.OpenRoot(pid)
-	if err != nil {
-		return nil, err
-	}
-	defer root.Close()
-	layers := NewLayers(root, &s.host)
-	defer layers.Close()
-	r := &Resolver{Table: table, Root: root, Layers: layers, TrustFdLinks: s.opts.TrustFdLinks,
-		meter: newWatchMeter(ctx, budget)}
-	r.Identity = r.CheckMountIdentity(pid, objs)
-	out := &Resolved{Results: r.ResolveAll(objs), Table: table, Namespace: ns, Watches: r.meter.spend()}
-	var ce cancelError
-	if err := r.meter.walkStop(); errors.As(err, &ce) {
-		return nil, fmt.Errorf("pid %d: watch resolution stopped: %w", pid, ce.err)
-	}
-	if s.opts.Provenance {
-		p := &placer{layers: layers, memo: map[placeKey]Place{}}
-		out.Places = make([]Place, len(out.Results))
-		for i := range out.Results {
-			out.Places[i] = p.place(&out.Results[i])
-		}
-		out.Located = p.located
-	}
-	return out, nil
+	defer c.Close()
+	return s.ResolveCaptured(ctx, c, objs, budget)
 }

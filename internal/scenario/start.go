@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -24,6 +25,8 @@ type Child struct {
 	// removeAll: the layers were on the host (Spec.HostLayers) and must go.
 	removeAll bool
 	done      chan error
+	exit      sync.Once
+	exitErr   error
 }
 
 // Start re-executes this program as the scenario child in a new mount
@@ -86,17 +89,27 @@ func StartWith(ctx context.Context, exe string, spec Spec) (*Child, error) {
 	return c, nil
 }
 
-// Stop tells the child to exit (its mounts vanish with its namespace),
-// kills it if it does not within two seconds, and removes the base dir.
+// Exit tells the child to exit (its mounts vanish with its namespace,
+// unless something else holds it) and waits for it, killing it if it does
+// not exit within two seconds. It leaves the base dir to Stop, so a test
+// can check what outlives the child's tasks. Later calls return the first
+// one's result.
+func (c *Child) Exit() error {
+	c.exit.Do(func() {
+		c.stdin.Close()
+		select {
+		case c.exitErr = <-c.done:
+		case <-time.After(2 * time.Second):
+			_ = c.cmd.Process.Kill()
+			c.exitErr = <-c.done
+		}
+	})
+	return c.exitErr
+}
+
+// Stop ends the child (Exit) and removes the base dir.
 func (c *Child) Stop() error {
-	c.stdin.Close()
-	var err error
-	select {
-	case err = <-c.done:
-	case <-time.After(2 * time.Second):
-		_ = c.cmd.Process.Kill()
-		err = <-c.done
-	}
+	err := c.Exit()
 	remove := os.Remove
 	if c.removeAll {
 		remove = os.RemoveAll

@@ -1,0 +1,80 @@
+package hook
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ovlfix/ovlfix/fixup"
+	"github.com/ovlfix/ovlfix/internal/fixuptest"
+	"github.com/ovlfix/ovlfix/internal/scenariotest"
+	"github.com/ovlfix/ovlfix/internal/testenv"
+	"github.com/ovlfix/ovlfix/manifest"
+	"github.com/ovlfix/ovlfix/proto"
+)
+
+// TestPostDumpDefersTheCheck: with Options.DeferCheck, post-dump (as the
+// CRIU proxy runs it, inside the freeze) only observes the tasks: files.img
+// is CRIU's and no report or manifest exists when it returns. The check
+// it hands over, run after the tasks have exited (as after a checkpoint
+// that ends them), repairs files.img as the one-step post-dump does and
+// writes the report and the manifest; dropped (the dump failed), it
+// writes nothing.
+func TestPostDumpDefersTheCheck(t *testing.T) {
+	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
+	f := fixuptest.Build(t, c)
+	ref := t.TempDir()
+	dropped := t.TempDir()
+	for name, b := range testenv.DirFiles(t, f.Dir) {
+		for _, d := range []string{ref, dropped} {
+			if err := os.WriteFile(filepath.Join(d, name), b, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	run := func(dir string, deferCheck func(LateCheck)) string {
+		var log bytes.Buffer
+		env := Env{Action: ActionPostDump, ImageDir: dir, InitPID: f.RootPID}
+		if err := Run(context.Background(), env, Options{Log: &log, LoadQuirks: noQuirks, DeferCheck: deferCheck}); err != nil {
+			t.Fatalf("post-dump: %v\n%s", err, log.String())
+		}
+		return log.String()
+	}
+	run(ref, nil) // the one-step post-dump, tasks alive
+	var late, drop []LateCheck
+	logged := run(f.Dir, func(l LateCheck) { late = append(late, l) })
+	run(dropped, func(l LateCheck) { drop = append(drop, l) })
+	if len(late) != 1 || len(drop) != 1 {
+		t.Fatalf("%d and %d checks handed over, want 1 each; log:\n%s", len(late), len(drop), logged)
+	}
+	if !strings.Contains(logged, "files.img is checked once CRIU has finished the dump") {
+		t.Errorf("post-dump does not say it handed the check over:\n%s", logged)
+	}
+	if got := testenv.DirNames(t, f.Dir); len(got) != len(testenv.DirNames(t, dropped)) ||
+		!bytes.Equal(testenv.ReadFile(t, filepath.Join(f.Dir, proto.FilesImg)), f.Original) {
+		t.Fatalf("post-dump wrote during the freeze: %v", got)
+	}
+	if err := c.Exit(); err != nil {
+		t.Fatal(err)
+	}
+	late[0](context.Background(), true)
+	drop[0](context.Background(), false)
+	if a, b := testenv.ReadFile(t, filepath.Join(f.Dir, proto.FilesImg)), testenv.ReadFile(t, filepath.Join(ref, proto.FilesImg)); !bytes.Equal(a, b) || bytes.Equal(a, f.Original) {
+		t.Errorf("files.img after the late check: repaired as the one-step check did: %v; unchanged from CRIU's: %v", bytes.Equal(a, b), bytes.Equal(a, f.Original))
+	}
+	for _, name := range []string{fixup.BackupFile, fixup.ReportFile, manifest.FileName} {
+		if _, err := os.Stat(filepath.Join(f.Dir, name)); err != nil {
+			t.Errorf("after the late check: %s: %v", name, err)
+		}
+		if _, err := os.Stat(filepath.Join(dropped, name)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a dropped check left %s (%v)", name, err)
+		}
+	}
+	if !bytes.Equal(testenv.ReadFile(t, filepath.Join(dropped, proto.FilesImg)), f.Original) {
+		t.Errorf("a dropped check changed files.img")
+	}
+}
