@@ -55,7 +55,7 @@ type proxy struct {
 	criuPID int
 
 	mu      sync.Mutex
-	cur     request // the runtime's current request
+	cur     request      // the runtime's current request
 	pending *pendingWork // post-dump's work after the freeze (hook.Options.DeferCheck, DeferManifest)
 	log     sync.Mutex
 }

@@ -88,4 +88,3 @@ func finishLate(ctx context.Context, dir string, rep *fixup.Report, err error, l
 		dropStaleManifest(dir, rep != nil && rep.DryRun, log)
 	}
 }
-
