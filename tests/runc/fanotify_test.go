@@ -56,7 +56,7 @@ func fanotifyThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	if !strings.Contains(dumpLog, "Can't dump that handle") {
 		t.Fatalf("runc checkpoint with CRIU alone failed, but not on the mark: %v\n%s\n%s", err, out, lines(dumpLog, "Error"))
 	}
-	t.Logf("without the proxy: runc: %s; dump.log: %s", strings.TrimSpace(out), strings.Join(lines(dumpLog, "fsnotify", "fanotify", "Error"), " | "))
+	t.Logf("without the proxy: runc: %s; dump.log: %s", strings.TrimSpace(out), strings.Join(lines(dumpLog, "fsnotify", "Dumping FAILED"), " | "))
 	if st, _ := c.state(); st != "running" {
 		t.Fatalf("after the failed checkpoint the container is %q, want running", st)
 	}
