@@ -26,6 +26,19 @@ type container struct {
 	id     string
 	base   string // lower/, upper/, work/, bundle/ (rootfs/ is the overlay), runc-root/
 	anchor *exec.Cmd
+	b      bundle
+}
+
+// bundle is what a scenario changes in the container.
+type bundle struct {
+	args []string // the process (default: watcher /lowerfile /tmp/events, an inotify watch)
+	caps []string // added to the process's bounding, effective and permitted sets
+	// mounts are added to the OCI "mounts" (built from the container's
+	// base directory, so a scenario can name its own paths).
+	mounts func(c *container) []map[string]any
+	// prepare runs in the namespace after the rootfs is mounted, before
+	// runc run (e.g. to mount what mounts names).
+	prepare func(c *container)
 }
 
 func (c *container) path(p ...string) string { return filepath.Join(append([]string{c.base}, p...)...) }
@@ -33,9 +46,9 @@ func (c *container) path(p ...string) string { return filepath.Join(append([]str
 // newContainer lays out the bundle and mounts its overlay rootfs in a new
 // private mount namespace. Cleanup deletes the container and kills the
 // anchor (the overlay goes with its namespace).
-func newContainer(t *testing.T, tl tools, name string) *container {
+func newContainer(t *testing.T, tl tools, name string, b bundle) *container {
 	t.Helper()
-	c := &container{t: t, tl: tl, base: t.TempDir(), id: "ovlfix-proxy-" + name + "-" + strconv.Itoa(os.Getpid())}
+	c := &container{t: t, tl: tl, base: t.TempDir(), id: "ovlfix-proxy-" + name + "-" + strconv.Itoa(os.Getpid()), b: b}
 	for _, d := range []string{"lower/bin", "lower/dev", "lower/proc", "lower/sys", "lower/tmp", "upper", "work", "bundle/rootfs", "runc-root"} {
 		if err := os.MkdirAll(c.path(d), 0o755); err != nil {
 			t.Fatal(err)
@@ -71,6 +84,9 @@ func newContainer(t *testing.T, tl tools, name string) *container {
 	}
 	if out, err := c.nsenter("mount", "-t", "overlay", "overlay", "-o", opts, c.path("bundle/rootfs")).CombinedOutput(); err != nil {
 		t.Fatalf("mount the overlay rootfs: %v\n%s", err, out)
+	}
+	if b.prepare != nil {
+		b.prepare(c)
 	}
 	return c
 }
@@ -114,6 +130,26 @@ func (c *container) writeConfig() {
 	proc := cfg["process"].(map[string]any)
 	proc["terminal"] = false
 	proc["args"] = []string{"/bin/watcher", "/lowerfile", "/tmp/events"}
+	if c.b.args != nil {
+		proc["args"] = c.b.args
+	}
+	if len(c.b.caps) > 0 {
+		caps := proc["capabilities"].(map[string]any)
+		for _, set := range []string{"bounding", "effective", "permitted"} {
+			l, _ := caps[set].([]any)
+			for _, cp := range c.b.caps {
+				l = append(l, cp)
+			}
+			caps[set] = l
+		}
+	}
+	if c.b.mounts != nil {
+		ms, _ := cfg["mounts"].([]any)
+		for _, m := range c.b.mounts(c) {
+			ms = append(ms, m)
+		}
+		cfg["mounts"] = ms
+	}
 	proc["rlimits"] = []map[string]any{rlimit(t, "RLIMIT_NOFILE", unix.RLIMIT_NOFILE), rlimit(t, "RLIMIT_NPROC", unix.RLIMIT_NPROC)}
 	cfg["root"].(map[string]any)["readonly"] = false
 	out, err := json.MarshalIndent(cfg, "", " ")

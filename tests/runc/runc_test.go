@@ -26,7 +26,7 @@ func TestRuncCheckpointThroughProxy(t *testing.T) {
 }
 
 func checkpointThroughProxy(t *testing.T, tl tools, criu criuBinary) {
-	c := newContainer(t, tl, strings.ReplaceAll(criu.version, ".", ""))
+	c := newContainer(t, tl, strings.ReplaceAll(criu.version, ".", ""), bundle{})
 	start := time.Now()
 	if out, err := c.runc("", nil, "run", "-d", "--bundle", c.path("bundle"), c.id); err != nil {
 		t.Fatalf("runc run -d: %v\n%s", err, out)
