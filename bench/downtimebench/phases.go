@@ -55,6 +55,18 @@ func profilePhases(w io.Writer, tl tools, dir string, pid int, profile string) e
 	}); err != nil {
 		return err
 	}
+	// What the proxy route does inside the freeze (hook.Options.DeferCheck):
+	// the observation alone; the rest runs after CRIU's answer.
+	if _, err := med("fixup.Observe (the proxy's part in the freeze)", func() error {
+		o, err := fixup.Observe(ctx, dir, fixup.Options{RootPID: pid, Quirks: q, DryRun: true})
+		if err != nil {
+			return err
+		}
+		o.Close()
+		return nil
+	}); err != nil {
+		return err
+	}
 	out, err := os.MkdirTemp(filepath.Dir(dir), "manifest.")
 	if err != nil {
 		return err
