@@ -15,8 +15,8 @@
  * one line each:
  *
  *   fd N LINK content=QUOTED      (a file: read through /proc/1/fd/N)
- *   fd N LINK fanotify=ino:HEX sdev:HEX ...  (a fanotify fd: each inode
- *                                  mark of its fdinfo, "ino:HEX sdev:HEX")
+ *   fd N LINK fanotify=ino:HEX sdev:HEX mask:HEX  (a fanotify fd: each
+ *                                  inode mark of its fdinfo)
  *   fd N LINK                     (other fds)
  *   ino PATH HEX                  (PATH's inode number now)
  *   events N                      (lines in /tmp/events)
@@ -104,7 +104,7 @@ static void quoted(const char *s, size_t n)
 	putchar('"');
 }
 
-/* marks prints " fanotify=ino:HEX sdev:HEX" for each inode mark in fdinfo */
+/* marks prints " fanotify=ino:HEX sdev:HEX mask:HEX" for each inode mark in fdinfo */
 static void marks(const char *fd)
 {
 	char path[512], line[1024];
@@ -114,10 +114,11 @@ static void marks(const char *fd)
 		die(path);
 	while (fgets(line, sizeof(line), f)) {
 		char *ino = strstr(line, " ino:"), *sdev = strstr(line, " sdev:");
-		if (strncmp(line, "fanotify ", 9) || !ino || !sdev)
+		char *mask = strstr(line, " mask:");
+		if (strncmp(line, "fanotify ", 9) || !ino || !sdev || !mask)
 			continue;
-		printf(" fanotify=%.*s %.*s", (int)strcspn(ino + 1, " \n"), ino + 1,
-		       (int)strcspn(sdev + 1, " \n"), sdev + 1);
+		printf(" fanotify=%.*s %.*s %.*s", (int)strcspn(ino + 1, " \n"), ino + 1,
+		       (int)strcspn(sdev + 1, " \n"), sdev + 1, (int)strcspn(mask + 1, " \n"), mask + 1);
 	}
 	fclose(f);
 }
