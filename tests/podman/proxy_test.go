@@ -24,6 +24,7 @@ func TestCheckpointThroughProxy(t *testing.T) {
 	ct := w.startHolder(image, false)
 	before := w.report(ct)
 	checkHolding(t, "before the checkpoint", before, false)
+	layers := w.layersOnDisk(ct)
 
 	// 1. CRIU 4.2 alone.
 	out, err := w.podman("container", "checkpoint", "--keep", "--export", filepath.Join(w.dir, "plain.tar"), ct)
@@ -59,6 +60,9 @@ func TestCheckpointThroughProxy(t *testing.T) {
 	}
 	t.Logf("through the proxy: %s", strings.Join(logLines(dumpLog, "ovlfix-hook: pre-dump", "Found /data/watched.txt", "ovlfix-hook: post-dump"), "\n"))
 	checkHookRan(t, archive)
+	checkManifest(t, archive, layers)
+	checkInspect(t, archive, layers)
+	checkVerify(t, w, image, archive, "", "")
 
 	// 3. Import into a new container, through the proxy.
 	w.rm(ct)
