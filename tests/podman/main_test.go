@@ -17,6 +17,8 @@ var built struct {
 	ovlfix string
 	hook   string // symlink named ovlfix-hook: CRIU's action script
 	holder string
+	marker string // testdata/marker.c: the fanotify and nested-overlay holder
+	criu   string // symlink named criu to ovlfix: the proxy, first in PATH
 	err    error
 }
 
@@ -44,6 +46,7 @@ func build(dir string) error {
 	built.ovlfix = filepath.Join(dir, "ovlfix")
 	built.hook = filepath.Join(dir, "ovlfix-hook")
 	built.holder = filepath.Join(dir, "holder")
+	built.marker = filepath.Join(dir, "marker")
 	if err := testenv.BuildOvlfix(root, built.ovlfix); err != nil {
 		return err
 	}
@@ -51,6 +54,18 @@ func build(dir string) error {
 		return err
 	}
 	if err := testenv.BuildStatic(built.holder, filepath.Join("testdata", "holder.c"), "-Os", "-s"); err != nil {
+		return err
+	}
+	if err := testenv.BuildStatic(built.marker, filepath.Join("testdata", "marker.c"), "-Os", "-s"); err != nil {
+		return err
+	}
+	// the proxy: a directory holding only `criu -> ovlfix`
+	proxyDir := filepath.Join(dir, "proxy")
+	built.criu = filepath.Join(proxyDir, "criu")
+	if err := os.Mkdir(proxyDir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Symlink(built.ovlfix, built.criu); err != nil {
 		return err
 	}
 	return nil

@@ -28,9 +28,14 @@ type world struct {
 	t    *testing.T
 	dir  string   // everything the world writes is under it
 	args []string // global podman options
-	env  []string
-	n    int      // names made so far
-	ids  []string // containers removed before the end (their cgroups are checked at the end)
+	env  []string // CRIU 4.2 first in PATH
+	// proxied is env with the proxy first in PATH (`criu -> ovlfix`) and
+	// OVLFIX_REAL_CRIU naming CRIU 4.2: what podman runs with while
+	// w.proxy is set
+	proxied []string
+	proxy   bool
+	n       int      // names made so far
+	ids     []string // containers removed before the end (their cgroups are checked at the end)
 }
 
 var criuVersionLine = regexp.MustCompile(`(?m)^Version: 4\.2$`)
@@ -58,6 +63,8 @@ func newWorld(t *testing.T) *world {
 			"--cgroup-manager", "cgroupfs", "--events-backend", "file",
 			"--runtime", "runc", "--runtime-flag", "root=" + filepath.Join(dir, "runc")},
 		env: append(os.Environ(), "PATH="+criuDir+":"+os.Getenv("PATH")),
+		proxied: append(os.Environ(), "PATH="+filepath.Dir(built.criu)+":"+criuDir+":"+os.Getenv("PATH"),
+			"OVLFIX_REAL_CRIU="+filepath.Join(criuDir, "criu")),
 	}
 	t.Cleanup(w.remove)
 	return w
@@ -158,6 +165,9 @@ func (w *world) podman(args ...string) (string, error) {
 	defer out.Close()
 	cmd := exec.CommandContext(ctx, "podman", append(append([]string{}, w.args...), args...)...)
 	cmd.Env = w.env
+	if w.proxy {
+		cmd.Env = w.proxied
+	}
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.WaitDelay = 5 * time.Second
 	err = cmd.Run()
