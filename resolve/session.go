@@ -20,6 +20,8 @@ type Session struct {
 	opts   SessionOptions
 	tables *mountns.Tables
 	host   HostView
+	// views are the roots and namespace pins open captures share.
+	views map[viewKey]*sharedView
 }
 
 // SessionOptions tune a Session. The zero value confirms every object by
