@@ -51,7 +51,7 @@ func writeRepair(dir string, d *dumpImages, rep *Report, pause func(string)) err
 	repaired := buf.Bytes()
 	d.stamp(rep)
 	rep.FilesSHA256 = sha256Hex(repaired)
-	rep.Backup = filepath.Join(dir, BackupFile)
+	rep.Backup = filepath.Join(rep.ImagesDir, BackupFile) // the name the report gives the directory
 
 	pause(ReportFile)
 	if err := writeReport(dir, rep); err != nil {

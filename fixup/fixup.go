@@ -63,6 +63,13 @@ type Options struct {
 	// (candidate searches, resolve.WatchBudget).
 	TreeTime time.Duration
 
+	// ImagesDirName is the name the report records for the images
+	// directory (Report.ImagesDir); "" records dir itself. The hook's
+	// check after the freeze reads and writes through an fd it holds on
+	// the directory and records CRIU's link (CRTOOLS_IMAGE_DIR), as the
+	// check during the freeze does.
+	ImagesDirName string
+
 	// pause, when set, is called between the steps of a rewrite with the
 	// name of the next step: a seam for the crash-safety test.
 	pause func(step string)

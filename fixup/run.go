@@ -172,7 +172,11 @@ func readDumpOnHost(dir string, rootPID int, logf logFunc) (*dumpImages, *pidMap
 // newReport is the report of the plan, stamped with the files.img hashes;
 // it lists the temp files an interrupted earlier write left in dir.
 func newReport(dir string, opts Options, d *dumpImages, pl *plan) *Report {
-	rep := &Report{Version: ReportVersion, ImagesDir: dir, RootPID: opts.RootPID, DryRun: opts.DryRun,
+	name := dir
+	if opts.ImagesDirName != "" {
+		name = opts.ImagesDirName
+	}
+	rep := &Report{Version: ReportVersion, ImagesDir: name, RootPID: opts.RootPID, DryRun: opts.DryRun,
 		Checked: pl.checked, Changes: append([]Change{}, pl.changes...), Problems: append([]Problem{}, pl.problems...),
 		Notes: pl.notes, Leftovers: leftovers(dir), Manifest: pl.manifest}
 	d.stamp(rep)

@@ -38,6 +38,7 @@ func postDumpLate(ctx context.Context, imageDir string, fopts fixup.Options, han
 	}
 	held := "/proc/self/fd/" + strconv.Itoa(int(d.Fd()))
 	log.hideDir(held, ImageDirLabel)
+	fopts.ImagesDirName = imageDir
 	obs, err := fixup.Observe(ctx, held, fopts)
 	if err != nil {
 		d.Close()

@@ -3,6 +3,7 @@ package hook
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -73,6 +74,13 @@ func TestPostDumpDefersTheCheck(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(dropped, name)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("a dropped check left %s (%v)", name, err)
 		}
+	}
+	var rep fixup.Report
+	if err := json.Unmarshal(testenv.ReadFile(t, filepath.Join(f.Dir, fixup.ReportFile)), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.ImagesDir != f.Dir || rep.Backup != filepath.Join(f.Dir, fixup.BackupFile) {
+		t.Errorf("the late report names the directory %q and the backup %q, want the images dir post-dump was given (%q), not the fd it held", rep.ImagesDir, rep.Backup, f.Dir)
 	}
 	if !bytes.Equal(testenv.ReadFile(t, filepath.Join(dropped, proto.FilesImg)), f.Original) {
 		t.Errorf("a dropped check changed files.img")
