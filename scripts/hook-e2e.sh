@@ -3,11 +3,10 @@
 # criu 3.17.1) in a real Debian 6.1 kernel under qemu: builds ovlfix here,
 # and the static watcher of tests/runc/testdata/watcher.c (the guest cannot
 # compile quickly), then runs tests/lab/hook-inotify.sh, hook-nested.sh,
-# hook-deleted.sh (plain criu --action-script), runc-proxy.sh (runc through
+# hook-deleted.sh (plain criu --action-script), hook-runc.sh (runc through
 # the proxy ovlfix-criu, the config route's abort, a fresh-root restore) and
-# podman-proxy.sh (Podman with runc through the proxy) inside the guest
-# through
-# ../shared/lab/run-kernel.sh. Prints each script's output (its PASS/FAIL
+# hook-podman.sh (Podman with runc through the proxy) inside the guest
+# through ../shared/lab/run-kernel.sh. Prints each script's output (its PASS/FAIL
 # lines) and one summary line per script; exits non-zero when any check
 # failed or a script could not run.
 # Usage: scripts/hook-e2e.sh [KERNEL [SCRIPT...]]
@@ -23,7 +22,7 @@ command -v criu >/dev/null && command -v crit >/dev/null ||
 kernel=${1:-6.1}
 shift $(($# > 0 ? 1 : 0))
 scripts=("$@")
-[ ${#scripts[@]} -gt 0 ] || scripts=(hook-inotify hook-nested hook-deleted runc-proxy podman-proxy)
+[ ${#scripts[@]} -gt 0 ] || scripts=(hook-inotify hook-nested hook-deleted hook-runc hook-podman)
 for t in "${scripts[@]}"; do
 	[ -f "tests/lab/$t.sh" ] || { echo "FAIL: no tests/lab/$t.sh"; exit 1; }
 done

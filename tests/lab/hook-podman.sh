@@ -1,5 +1,5 @@
 #!/bin/bash
-# podman-proxy.sh - Podman 4.3.1 (runtime runc 1.1.5) + Debian's CRIU 3.17.1
+# hook-podman.sh - Podman 4.3.1 (runtime runc 1.1.5) + Debian's CRIU 3.17.1
 # + the ovlfix RPC proxy, in the kernel lab (scripts/hook-e2e.sh: a 6.1
 # guest). Podman finds CRIU as the first `criu` in PATH (so does runc, which
 # Podman starts with its environment): a symlink named `criu` to ovlfix first
@@ -89,5 +89,5 @@ if [ "$rc" -eq 0 ]; then
 fi
 "${P[@]}" rm -f -a >/dev/null 2>&1
 echo
-[ "$FAILED" -eq 0 ] && echo "podman-proxy: all checks passed" || echo "podman-proxy: some checks FAILED"
+[ "$FAILED" -eq 0 ] && echo "hook-podman: all checks passed" || echo "hook-podman: some checks FAILED"
 exit $FAILED

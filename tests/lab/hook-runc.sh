@@ -1,5 +1,5 @@
 #!/bin/bash
-# runc-proxy.sh - runc 1.1.5 + Debian's CRIU 3.17.1 + the ovlfix RPC proxy
+# hook-runc.sh - runc 1.1.5 + Debian's CRIU 3.17.1 + the ovlfix RPC proxy
 # (`ovlfix-criu`) on the inotify container of tests/runc, in the kernel lab
 # (scripts/hook-e2e.sh: a 6.1 guest). One boot shows
 #   1. `runc --criu /usr/sbin/criu checkpoint` alone fails on the watch (the
@@ -13,7 +13,9 @@
 #      config file (annotation org.criu.config; /etc is read-only in the
 #      guest) makes CRIU 3.17.1 abort the checkpoint (BUG at
 #      criu/action-scripts.c), and `ovlfix hook install --dry-run --runtime
-#      runc --criu /usr/sbin/criu` picks the proxy and names that reason.
+#      runc --criu /usr/sbin/criu` picks the proxy and names that reason;
+#   4. why a restore into a fresh root failed in make-archive-317.sh (B'):
+#      the restored task's root had no /proc, not a wrong path hint (step 6).
 # The container: a bundle whose rootfs is an overlay (lower: the lab's static
 # busybox, the static watcher that hook-e2e.sh built into the share from
 # tests/runc/testdata/watcher.c, /lowerfile), runc state under /tmp.
@@ -72,16 +74,16 @@ read -r st pid <<<"$(state a)"
 echo "container a: $st, pid $pid; its watch:"; grep -h inotify /proc/$pid/fdinfo/* | sed 's/^/   /'
 
 step "1. runc --criu /usr/sbin/criu checkpoint (CRIU 3.17.1 alone)"
-I1=$OUT/runc-plain
+I1=$OUT/runc-img-plain
 rc_ --criu $REAL checkpoint --leave-running --image-path $I1 a; rc=$?
 echo "runc checkpoint exit $rc; runc said:"; tail -3 $C/runc.err | sed 's/^/   /'
-criu_log_lines $I1/dump.log 10 | sed 's/^/   dump.log: /'
+grep -E 'Error|Can.t|cannot be opened' $I1/dump.log | grep -v 'Can.t stat' | head -6 | sed 's/^/   dump.log: /'
 check "runc checkpoint with CRIU 3.17.1 alone fails (exit $rc)" [ "$rc" -ne 0 ]
 check "CRIU 3.17.1 says: $(grep -m1 -o "Can't dump that handle" $I1/dump.log)" grep -q "Can't dump that handle" $I1/dump.log
 check "the container is still running" [ "$(state a | cut -d' ' -f1)" = running ]
 
 step "2. runc --criu ovlfix-criu checkpoint (OVLFIX_REAL_CRIU=$REAL)"
-I2=$OUT/runc-proxy
+I2=$OUT/runc-img-proxy
 t0=$(date +%s.%N)
 OVLFIX_REAL_CRIU=$REAL rc_ --criu $PROXY checkpoint --image-path $I2 a; rc=$?
 echo "runc checkpoint exit $rc ($(awk -v a=$t0 -v b=$(date +%s.%N) 'BEGIN{printf "%.1fs", b-a}')); runc said:"; tail -3 $C/runc.err | sed 's/^/   /'
@@ -118,7 +120,7 @@ printf 'action-script %s\n' "$HOOK" >/tmp/criu-hook.conf
 new_container b /tmp/criu-hook.conf || { fail "bundle b"; exit 1; }
 rc_ run -d --bundle $C/b/bundle b || { sed 's/^/   /' $C/runc.err; fail "runc run -d b"; exit 1; }
 check "the watcher of container b got ready" wait_events b ready 1
-I3=$OUT/runc-config
+I3=$OUT/runc-img-config
 rc_ --criu $REAL checkpoint --leave-running --image-path $I3 b; rc=$?
 echo "runc checkpoint (org.criu.config=/tmp/criu-hook.conf: $(cat /tmp/criu-hook.conf)) exit $rc; runc said:"
 tail -3 $C/runc.err | sed 's/^/   /'
@@ -135,6 +137,65 @@ sed 's/^/   /' /tmp/install.out
 check "install --dry-run exits 0 ($rc)" [ "$rc" -eq 0 ]
 check "install picks the proxy on CRIU 3.17.1" grep -q '^CRIU 3.17.1 .*runtime runc: route proxy (works)' /tmp/install.out
 check "install names the config route's reason (the BUG the run above hit)" grep -q 'other route config: breaks: .*BUG at criu/action-scripts.c:172' /tmp/install.out
+step "6. why a restore into a fresh root failed (testdata/archives/README-3.17.1.md): /proc, not the path hint"
+# The watcher in a "container" of its own (private mount namespace, root
+# pivoted onto an overlay), dumped by criu --action-script <hook> and
+# restored with --root into a fresh overlay of the same lower layer: once
+# with no /proc mounted inside (as make-archive-317.sh B), once with one.
+# CRIU (3.17.1 and 4.2 alike, criu/fsnotify.c get_mark_path) opens the
+# hook's path hint from the root of the restored tree's mount namespace
+# (mnt_id -1), then adds the watch on "/proc/self/fd/N", which the restored
+# task resolves in its own root.
+pivot_holder() { # pivot_holder NAME PROC(0|1): prints the watcher's pid
+	local b=$C/$1
+	mkdir -p $b/lower/bin $b/lower/proc $b/lower/tmp $b/lower/old $b/upper $b/work $b/rootfs
+	cp /run/lab/busybox $b/lower/bin/busybox && cp "$WATCHER" $b/lower/bin/watcher && echo lower >$b/lower/lowerfile
+	setsid unshare -m --propagation private /bin/sh -c '
+		b=$0 proc=$1
+		mount -t overlay overlay -o lowerdir=$b/lower,upperdir=$b/upper,workdir=$b/work $b/rootfs || exit 1
+		cd $b/rootfs && pivot_root . old || exit 1
+		[ "$proc" = 1 ] && { /bin/busybox mount -t proc proc /proc || exit 1; }
+		exec /bin/busybox sh -c "/bin/busybox umount -l /old && exec /bin/watcher /lowerfile /tmp/events"
+		' $b $2 </dev/null >/dev/null 2>&1 &
+	local pid=$!
+	for _ in $(seq 100); do [ -s $b/upper/tmp/events ] && break; sleep 0.1; done
+	[ -s $b/upper/tmp/events ] && echo $pid
+}
+# fresh_root NAME: a second overlay of NAME's lower layer, for the restore
+fresh_root() {
+	local b=$C/$1
+	mkdir -p $b/upper2 $b/work2 $b/root2 &&
+		mount -t overlay overlay -o lowerdir=$b/lower,upperdir=$b/upper2,workdir=$b/work2 $b/root2
+}
+for proc in 0 1; do
+	name=pivot$proc what=$([ $proc = 1 ] && echo "with /proc mounted inside" || echo "no /proc inside")
+	pid=$(pivot_holder $name $proc) || { fail "pivoted watcher ($what) did not start"; continue; }
+	I=$OUT/$name; mkdir -p $I
+	criu dump -t $pid -D $I -v4 -o dump.log --action-script "$HOOK"; rc=$?
+	echo "criu dump --action-script ovlfix-hook ($what): exit $rc"
+	check "criu dump of the pivoted watcher ($what) succeeds" [ "$rc" -eq 0 ]
+	[ "$rc" -eq 0 ] || { criu_log_lines $I/dump.log 10 | sed 's/^/   /'; continue; }
+	echo "   irmap-cache: $(crit decode -i $I/irmap-cache 2>&1)"
+	fresh_root $name || { fail "fresh overlay for $name"; continue; }
+	criu restore -D $I --root $C/$name/root2 -d -v4 -o restore.log; rc=$?
+	echo "criu restore --root <fresh overlay> -d ($what): exit $rc"
+	grep -E 'Error|path hint|Restore inotify|is restored' $I/restore.log | head -8 | sed 's/^/   restore.log: /'
+	if [ $proc = 0 ]; then
+		check "without /proc in the restored root the restore fails ($rc)" [ "$rc" -ne 0 ]
+		check "CRIU opened the path hint (no 'Unable to open'), then could not add the watch on /proc/self/fd/N" \
+			sh -c "! grep -q 'fsnotify.*Unable to open' $I/restore.log && grep -q \"Can't add watch .*No such file or directory\" $I/restore.log"
+	else
+		check "with /proc in the restored root the restore succeeds ($rc)" [ "$rc" -eq 0 ]
+		if [ "$rc" -eq 0 ]; then
+			before=$(grep -c '^event ' $C/$name/upper2/tmp/events 2>/dev/null)
+			echo more >>$C/$name/root2/lowerfile
+			for _ in $(seq 100); do [ "$(grep -c '^event ' $C/$name/upper2/tmp/events 2>/dev/null)" -gt "${before:-0}" ] && break; sleep 0.1; done
+			check "a write to the fresh root's /lowerfile wakes the restored watch" grep -q '^event ' $C/$name/upper2/tmp/events
+			kill -9 "$pid" 2>/dev/null # CRIU restores the pid
+		fi
+	fi
+done
+
 echo
-[ "$FAILED" -eq 0 ] && echo "runc-proxy: all checks passed" || echo "runc-proxy: some checks FAILED"
+[ "$FAILED" -eq 0 ] && echo "hook-runc: all checks passed" || echo "hook-runc: some checks FAILED"
 exit $FAILED
