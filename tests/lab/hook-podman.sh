@@ -51,7 +51,7 @@ step "1. podman container checkpoint (CRIU 3.17.1 alone)"
 "${P[@]}" container checkpoint --keep w >/tmp/ck1.out 2>&1; rc=$?
 echo "podman container checkpoint exit $rc:"; tail -3 /tmp/ck1.out | sed 's/^/   /'
 log=$(dumplog dump.log); cp "$log" $OUT/podman-plain-dump.log 2>/dev/null
-grep -E 'Error|Can.t' "$log" | head -6 | sed 's/^/   dump.log: /'
+grep -E 'Error|Can.t|cannot be opened' "$log" | grep -v 'Can.t stat' | head -6 | sed 's/^/   dump.log: /'
 check "podman checkpoint with CRIU 3.17.1 alone fails (exit $rc)" [ "$rc" -ne 0 ]
 check "CRIU 3.17.1 says: $(grep -m1 -o "Can't dump that handle" "$log")" grep -q "Can't dump that handle" "$log"
 check "the container is still running" [ "$("${P[@]}" inspect -f '{{.State.Status}}' w)" = running ]
