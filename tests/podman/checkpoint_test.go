@@ -77,7 +77,7 @@ func TestCheckpointRestoreWithHook(t *testing.T) {
 			start := time.Now()
 			w := newWorld(t)
 			image := w.image()
-			ct := w.startHolder(image, true)
+			ct := w.startHolder(image, viaAnnotation, nil, "hold")
 			before := w.report(ct)
 			checkHolding(t, "before the checkpoint", before, false)
 			layers := w.layersOnDisk(ct)
@@ -105,7 +105,7 @@ func TestCheckpointRestoreWithHook(t *testing.T) {
 			if after.Inode != before.Inode {
 				t.Logf("watched.txt's inode changed over the restore: %s -> %s", before.Inode, after.Inode)
 			}
-			if err := w.waitEvent(restored); err != nil {
+			if err := w.waitEvent(restored, watchedFile); err != nil {
 				t.Errorf("the restored holder's watch on /data/watched.txt did not fire: %v\n%s", err, w.report(restored))
 			}
 			t.Logf("run, checkpoint, restore, watch: %v", time.Since(start).Round(time.Millisecond))
@@ -144,7 +144,7 @@ func checkHookRan(t *testing.T, archive string) {
 // overlay file handle of the watch on a lower file.
 func TestCheckpointFailsWithoutHook(t *testing.T) {
 	w := newWorld(t)
-	ct := w.startHolder(w.image(), false)
+	ct := w.startHolder(w.image(), "", nil, "hold")
 	archive := filepath.Join(w.dir, "export.tar.zst")
 	out, err := w.podman("container", "checkpoint", "--export", archive, ct)
 	if err == nil {
@@ -166,7 +166,7 @@ func TestCheckpointFailsWithoutHook(t *testing.T) {
 func TestRestoreFailsOnLowerSizeChange(t *testing.T) {
 	w := newWorld(t)
 	image := w.image()
-	ct := w.startHolder(image, true)
+	ct := w.startHolder(image, viaAnnotation, nil, "hold")
 	archive := filepath.Join(w.dir, "export.tar.zst")
 	w.must("container", "checkpoint", "--export", archive, ct)
 	w.rm(ct)
@@ -186,7 +186,7 @@ func TestRestoreFailsOnLowerSizeChange(t *testing.T) {
 func TestRestoreFailsWithoutUpperFileInDiff(t *testing.T) {
 	w := newWorld(t)
 	image := w.image()
-	ct := w.startHolder(image, true)
+	ct := w.startHolder(image, viaAnnotation, nil, "hold")
 	archive := filepath.Join(w.dir, "export.tar")
 	w.must("container", "checkpoint", "--export", archive, "--compress", "none", ct)
 	w.rm(ct)
@@ -207,7 +207,7 @@ func TestRestoreFailsWithoutUpperFileInDiff(t *testing.T) {
 func TestRestoreOfAppendedCopiedUpFile(t *testing.T) {
 	w := newWorld(t)
 	image := w.image()
-	ct := w.startHolder(image, true, "append")
+	ct := w.startHolder(image, viaAnnotation, nil, "hold", "append")
 	checkHolding(t, "before the checkpoint", w.report(ct), true)
 	archive := filepath.Join(w.dir, "export.tar")
 	w.must("container", "checkpoint", "--export", archive, "--compress", "none", ct)

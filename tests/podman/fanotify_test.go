@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// markedFile is the lower-layer file of the image the marker's fanotify
+// markedFile is the lower-layer file of the image the holder's fanotify
 // inode mark is on; no fd holds it.
 const markedFile = "/data/lower.txt"
 
@@ -23,15 +23,15 @@ func TestFanotifyMarkOnLowerFile(t *testing.T) {
 			opts := []string{"--cap-add", "SYS_ADMIN"}
 
 			// 1. CRIU 4.2 alone.
-			plain := w.startMarker("", opts, "fanotify", markedFile)
-			before := w.markerReport(plain, markedFile)
+			plain := w.startHolder(w.image(), "", opts, "fanotify", markedFile)
+			before := w.reportOn(plain, markedFile)
 			checkMark(t, "before the checkpoint", before)
 			w.checkpointFails(plain, "Can't dump that handle")
-			checkMark(t, "after the failed checkpoint", w.markerReport(plain, markedFile))
+			checkMark(t, "after the failed checkpoint", w.reportOn(plain, markedFile))
 			w.rm(plain)
 
 			// 2. Through ovlfix.
-			ct := w.startMarker(r, opts, "fanotify", markedFile)
+			ct := w.startHolder(w.image(), r, opts, "fanotify", markedFile)
 			w.proxy = r == viaProxy
 			archive := filepath.Join(w.dir, "fanotify.tar.zst")
 			w.must("container", "checkpoint", "--keep", "--export", archive, ct)
@@ -49,10 +49,10 @@ func TestFanotifyMarkOnLowerFile(t *testing.T) {
 			w.rm(ct)
 			restored := w.name("restored")
 			w.must("container", "restore", "--import", archive, "--name", restored)
-			after := w.markerReport(restored, markedFile)
+			after := w.reportOn(restored, markedFile)
 			checkMark(t, "after the restore", after)
-			if err := w.waitMarkerEvent(restored, markedFile); err != nil {
-				t.Errorf("the restored mark on %s got no event: %v\n%s", markedFile, err, w.markerReport(restored, markedFile))
+			if err := w.waitEvent(restored, markedFile); err != nil {
+				t.Errorf("the restored mark on %s got no event: %v\n%s", markedFile, err, w.reportOn(restored, markedFile))
 			}
 			t.Logf("restored %s: fd 3 %s; an append to %s made an event", restored, after.FDs["3"], markedFile)
 		})
@@ -61,7 +61,7 @@ func TestFanotifyMarkOnLowerFile(t *testing.T) {
 
 // checkMark fails the test unless fd 3 is a fanotify group with exactly one
 // inode mark, FAN_MODIFY (mask 2) on markedFile's inode now.
-func checkMark(t *testing.T, what string, m marked) {
+func checkMark(t *testing.T, what string, m holding) {
 	t.Helper()
 	line, ok := m.FDs["3"]
 	want := `"anon_inode:[fanotify]" fanotify=ino:` + m.Inode + " sdev:"

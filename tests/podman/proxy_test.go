@@ -21,7 +21,7 @@ func TestCheckpointThroughProxy(t *testing.T) {
 	start := time.Now()
 	w := newWorld(t)
 	image := w.image()
-	ct := w.startHolder(image, false)
+	ct := w.startHolder(image, "", nil, "hold")
 	before := w.report(ct)
 	checkHolding(t, "before the checkpoint", before, false)
 	layers := w.layersOnDisk(ct)
@@ -73,7 +73,7 @@ func TestCheckpointThroughProxy(t *testing.T) {
 	w.checkConmonPath(restored)
 	after := w.report(restored)
 	checkHolding(t, "after the restore", after, false)
-	if err := w.waitEvent(restored); err != nil {
+	if err := w.waitEvent(restored, watchedFile); err != nil {
 		t.Errorf("the restored holder's watch on /data/watched.txt did not fire: %v\n%s", err, w.report(restored))
 	}
 	t.Logf("restored %s: watch %s fired; %v in all", restored, after.FDs["7"], time.Since(start).Round(time.Millisecond))
