@@ -175,8 +175,12 @@ static void quoted(const char *s, size_t n)
 	putchar('"');
 }
 
-/* watches prints " watch=ino:HEX" for each watch in an inotify fd's fdinfo */
-static void watches(const char *fd)
+/*
+ * marks prints " TAG=KEY:VALUE KEY:VALUE..." (keys in this order) for each
+ * line of fd's fdinfo that starts with prefix and has all of keys (at most
+ * 4, NULL-terminated): an inotify fd's watches, a fanotify fd's inode marks.
+ */
+static void marks(const char *fd, const char *prefix, const char *tag, const char *const *keys)
 {
 	char path[512], line[1024];
 	snprintf(path, sizeof(path), "/proc/1/fdinfo/%s", fd);
@@ -184,30 +188,22 @@ static void watches(const char *fd)
 	if (!f)
 		die(path);
 	while (fgets(line, sizeof(line), f)) {
-		char *ino = strstr(line, " ino:");
-		if (strncmp(line, "inotify ", 8) || !ino)
+		const char *at[4];
+		size_t n = 0;
+		if (strncmp(line, prefix, strlen(prefix)))
 			continue;
-		ino++;
-		printf(" watch=%.*s", (int)strcspn(ino, " \n"), ino);
-	}
-	fclose(f);
-}
-
-/* marks prints " fanotify=ino:HEX sdev:HEX mask:HEX" for each inode mark in a fanotify fd's fdinfo */
-static void marks(const char *fd)
-{
-	char path[512], line[1024];
-	snprintf(path, sizeof(path), "/proc/1/fdinfo/%s", fd);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		die(path);
-	while (fgets(line, sizeof(line), f)) {
-		char *ino = strstr(line, " ino:"), *sdev = strstr(line, " sdev:");
-		char *mask = strstr(line, " mask:");
-		if (strncmp(line, "fanotify ", 9) || !ino || !sdev || !mask)
+		for (; keys[n] && n < 4; n++) {
+			char key[32];
+			snprintf(key, sizeof(key), " %s:", keys[n]);
+			if (!(at[n] = strstr(line, key)))
+				break;
+			at[n]++;
+		}
+		if (keys[n])
 			continue;
-		printf(" fanotify=%.*s %.*s %.*s", (int)strcspn(ino + 1, " \n"), ino + 1,
-		       (int)strcspn(sdev + 1, " \n"), sdev + 1, (int)strcspn(mask + 1, " \n"), mask + 1);
+		printf(" %s=", tag);
+		for (size_t i = 0; i < n; i++)
+			printf("%s%.*s", i ? " " : "", (int)strcspn(at[i], " \n"), at[i]);
 	}
 	fclose(f);
 }
@@ -253,9 +249,9 @@ static int report(const char *inode)
 			printf(" content=");
 			quoted(buf, r);
 		} else if (!strcmp(link, "anon_inode:inotify")) {
-			watches(de->d_name);
+			marks(de->d_name, "inotify ", "watch", (const char *const[]){"ino", NULL});
 		} else if (!strcmp(link, "anon_inode:[fanotify]")) {
-			marks(de->d_name);
+			marks(de->d_name, "fanotify ", "fanotify", (const char *const[]){"ino", "sdev", "mask", NULL});
 		}
 		putchar('\n');
 	}
