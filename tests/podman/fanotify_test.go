@@ -69,24 +69,3 @@ func checkMark(t *testing.T, what string, m holding) {
 		t.Errorf("%s: fd 3 is %q, want %s... mask:2 (one FAN_MODIFY inode mark on %s)\n%s", what, line, want, markedFile, m)
 	}
 }
-
-// checkpointFails checkpoints the container, which must fail with want in
-// one of the error lines of CRIU's dump.log; it returns those lines.
-func (w *world) checkpointFails(ct, want string) []string {
-	w.t.Helper()
-	out, err := w.podman("container", "checkpoint", "--keep", "--export", filepath.Join(w.dir, "plain.tar"), ct)
-	if err == nil {
-		w.t.Fatalf("checkpoint with CRIU 4.2 alone succeeded, want CRIU's %q\n%s", want, out)
-	}
-	errs := criuErrors(readLog(w.t, filepath.Join(w.staticDir(ct), "dump.log")))
-	found := false
-	for _, l := range errs {
-		found = found || strings.Contains(l, want)
-	}
-	if !found {
-		w.t.Fatalf("dump.log has no %q; its errors:\n%s\npodman: %s", want, strings.Join(errs, "\n"), out)
-	}
-	w.t.Logf("with CRIU 4.2 alone the checkpoint failed: %s", strings.Join(errs, " | "))
-	w.t.Logf("its fsnotify lines: %s", strings.Join(logLines(readLog(w.t, filepath.Join(w.staticDir(ct), "dump.log")), "fsnotify:"), " | "))
-	return errs
-}
