@@ -60,22 +60,11 @@ func (c *container) inNS(p string) string {
 
 // TestRuncNestedOverlayThroughProxy, with CRIU 4.2 and 4.1.1: a file on a
 // nested overlay whose layers are on two filesystems (doc.go).
-func TestRuncNestedOverlayThroughProxy(t *testing.T) {
-	tl := setupTools(t)
-	becomeSubreaper(t)
-	for _, criu := range tl.criu {
-		t.Run("criu-"+criu.version, func(t *testing.T) { nestedThroughProxy(t, tl, criu) })
-	}
-}
+func TestRuncNestedOverlayThroughProxy(t *testing.T) { forEachCRIU(t, nestedThroughProxy) }
 
 func nestedThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	c := newContainer(t, tl, "nest"+strings.ReplaceAll(criu.version, ".", ""), nestedBundle())
-	if out, err := c.runc("", nil, "run", "-d", "--bundle", c.path("bundle"), c.id); err != nil {
-		t.Fatalf("runc run -d: %v\n%s", err, out)
-	}
-	if !c.waitEvents("fd", 1) {
-		t.Fatalf("the holder did not get ready: events %q", c.events())
-	}
+	c.runDetached("fd", "the holder")
 	fd := c.heldFD()
 	_, pid := c.state()
 	running := c.checkHeld(pid, fd, "running")
@@ -96,22 +85,14 @@ func nestedThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 			"if it is /data's, make this test assert the hook keeps it", criu.version, alone, running.rootMnt, running.mnt)
 	}
 	t.Logf("without the proxy: files.img: /data/lowerfile mnt_id %d (the root overlay's; fdinfo said %d, /data)", alone, running.mnt)
-	if out, err := c.runc(criu.path, nil, "restore", "-d", "--bundle", c.path("bundle"), "--image-path", plain, c.id); err != nil {
-		t.Fatalf("runc restore with CRIU alone: %v\n%s\n%s", err, out, lines(readLog(t, filepath.Join(plain, "restore.log")), "Error"))
-	}
-	_, pid = c.state()
+	_, pid = c.restoreDetached(criu.path, nil, plain, "with CRIU alone")
 	restoredAlone := c.checkHeld(pid, fd, "restored by CRIU alone")
 	t.Logf("without the proxy: restored pid %d, %s; restore.log: %s", pid, restoredAlone,
 		strings.Join(lines(readLog(t, filepath.Join(plain, "restore.log")), "data/lowerfile"), " | "))
 
 	// 2. Through the proxy: post-dump repairs files.img to /data's mount.
-	env := []string{"OVLFIX_REAL_CRIU=" + criu.path}
 	img := c.path("img-proxy")
-	out, err := c.runc(tl.proxy, env, "checkpoint", "--image-path", img, c.id)
-	dumpLog := readLog(t, filepath.Join(img, "dump.log"))
-	if err != nil {
-		t.Fatalf("runc checkpoint through ovlfix-criu: %v\n%s\n%s", err, out, dumpLog)
-	}
+	dumpLog := c.proxyCheckpoint(tl, criu, img)
 	repaired := lines(dumpLog, "repaired in files.img")
 	if len(repaired) != 1 || !strings.Contains(repaired[0], " 1 repaired in files.img") {
 		t.Errorf("dump.log through the proxy does not say one entry was repaired:\n%s", strings.Join(lines(dumpLog, "ovlfix-hook: post-dump"), "\n"))
@@ -125,10 +106,7 @@ func nestedThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	t.Logf("through the proxy: %s; files.img: /data/lowerfile mnt_id %d (/data)", strings.Join(repaired, " | "), restoredAlone.mnt)
 
 	// 3. Restore through the proxy: the right file on /data's mount.
-	if out, err := c.runc(tl.proxy, env, "restore", "-d", "--bundle", c.path("bundle"), "--image-path", img, c.id); err != nil {
-		t.Fatalf("runc restore through ovlfix-criu: %v\n%s\n%s", err, out, lines(readLog(t, filepath.Join(img, "restore.log")), "Error"))
-	}
-	_, pid = c.state()
+	_, pid = c.restoreDetached(tl.proxy, proxyEnv(criu), img, "through ovlfix-criu")
 	t.Logf("through the proxy: restored pid %d, %s", pid, c.checkHeld(pid, fd, "restored through the proxy"))
 }
 
