@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ovlfix/ovlfix/internal/testenv"
 )
 
 // wantHolding is what the holder holds after `holder hold` (appended: with
@@ -251,7 +253,7 @@ func (w *world) checkpointFails(ct, want string) []string {
 	dumpLog := filepath.Join(w.staticDir(ct), "dump.log")
 	errs := w.failedWith("checkpoint with CRIU 4.2 alone", out, err, dumpLog, want)
 	w.t.Logf("with CRIU 4.2 alone the checkpoint failed: %s", strings.Join(errs, " | "))
-	w.t.Logf("its fsnotify lines: %s", strings.Join(logLines(readLog(w.t, dumpLog), "fsnotify:"), " | "))
+	w.t.Logf("its fsnotify lines: %s", strings.Join(testenv.LinesWith(readLog(w.t, dumpLog), "fsnotify:"), " | "))
 	return errs
 }
 

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ovlfix/ovlfix/internal/testenv"
 )
 
 // markedFile is the lower-layer file of the image the holder's fanotify
@@ -39,10 +41,10 @@ func TestFanotifyMarkOnLowerFile(t *testing.T) {
 			for _, want := range []string{`-> "` + markedFile + `": added`, "Found " + markedFile + " in cache",
 				"ovlfix-hook: post-dump: "} {
 				if !strings.Contains(dumpLog, want) {
-					t.Errorf("dump.log lacks %q:\n%s", want, strings.Join(logLines(dumpLog, "ovlfix-hook", "fanotify", "irmap"), "\n"))
+					t.Errorf("dump.log lacks %q:\n%s", want, strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook", "fanotify", "irmap"), "\n"))
 				}
 			}
-			t.Logf("through the %s: %s", r, strings.Join(logLines(dumpLog, "ovlfix-hook: pre-dump: irmap", "Found "+markedFile, "fanotify: "), "\n"))
+			t.Logf("through the %s: %s", r, strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: pre-dump: irmap", "Found "+markedFile, "fanotify: "), "\n"))
 			checkHookRan(t, archive)
 
 			// 3. Import into a new container.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"github.com/ovlfix/ovlfix/proto"
 	"golang.org/x/sys/unix"
 )
@@ -236,10 +237,10 @@ func TestNestedOverlayVolume(t *testing.T) {
 				!strings.Contains(dumpLog, fixed) {
 				t.Errorf("%s: CRIU recorded %s, files.img now %s for %s; want the root overlay's %d repaired to the /vol overlay's %d, "+
 					"and %q in dump.log:\n%s", what, orig, rec, volFile, rootMnt, volMnt, fixed,
-					strings.Join(logLines(dumpLog, "ovlfix-hook"), "\n"))
+					strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook"), "\n"))
 			}
 			t.Logf("%s: CRIU recorded %s, files.img now %s; dump.log: %s", what, orig, rec,
-				strings.Join(logLines(dumpLog, "ovlfix-hook: files.img id", "ovlfix-hook: post-dump: "), " | "))
+				strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: files.img id", "ovlfix-hook: post-dump: "), " | "))
 		}
 
 		if r == "" {

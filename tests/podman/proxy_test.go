@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ovlfix/ovlfix/internal/testenv"
 )
 
 // TestCheckpointThroughProxy: the holder's container with no CRIU config
@@ -38,17 +40,17 @@ func TestCheckpointThroughProxy(t *testing.T) {
 	for _, want := range []string{"ovlfix-hook: pre-dump: irmap ", `-> "/data/watched.txt": added`,
 		"Found /data/watched.txt in cache", "ovlfix-hook: post-dump: "} {
 		if !strings.Contains(dumpLog, want) {
-			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(logLines(dumpLog, "ovlfix-hook"), "\n"))
+			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook"), "\n"))
 		}
 	}
 	// Once per action: there is no config file, so nothing registers the
 	// hook a second time.
 	for _, once := range []string{"ovlfix-hook: pre-dump: wrote irmap-cache", "ovlfix-hook: post-dump: <images dir> is fd "} {
 		if n := strings.Count(dumpLog, once); n != 1 {
-			t.Errorf("dump.log has %q %d times, want once:\n%s", once, n, strings.Join(logLines(dumpLog, "ovlfix-hook"), "\n"))
+			t.Errorf("dump.log has %q %d times, want once:\n%s", once, n, strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook"), "\n"))
 		}
 	}
-	t.Logf("through the proxy: %s", strings.Join(logLines(dumpLog, "ovlfix-hook: pre-dump", "Found /data/watched.txt", "ovlfix-hook: post-dump"), "\n"))
+	t.Logf("through the proxy: %s", strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: pre-dump", "Found /data/watched.txt", "ovlfix-hook: post-dump"), "\n"))
 	checkArchive(t, w, image, archive, layers)
 
 	// 3. Import into a new container, through the proxy.
@@ -97,18 +99,4 @@ func (w *world) checkConmonPath(name string) {
 		}
 	}
 	w.t.Errorf("conmon (pid %s) of %s has no PATH", pid, name)
-}
-
-// logLines returns the lines of a log containing any of words.
-func logLines(log string, words ...string) []string {
-	var out []string
-	for _, l := range strings.Split(log, "\n") {
-		for _, w := range words {
-			if strings.Contains(l, w) {
-				out = append(out, strings.TrimSpace(l))
-				break
-			}
-		}
-	}
-	return out
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -41,10 +42,10 @@ func fanotifyThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	dumpLog := c.proxyCheckpoint(tl, criu, img)
 	for _, want := range []string{`ovlfix-hook: pre-dump: irmap `, `-> "/lowerfile": added`, "Found /lowerfile in cache", "ovlfix-hook: post-dump: "} {
 		if !strings.Contains(dumpLog, want) {
-			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(lines(dumpLog, "ovlfix-hook", "fanotify", "irmap"), "\n"))
+			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook", "fanotify", "irmap"), "\n"))
 		}
 	}
-	t.Logf("through the proxy: %s", strings.Join(lines(dumpLog, "ovlfix-hook: pre-dump", "Found /lowerfile", "fanotify"), " | "))
+	t.Logf("through the proxy: %s", strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: pre-dump", "Found /lowerfile", "fanotify"), " | "))
 
 	// 3. Restore; the restored mark is in fdinfo and fires.
 	st, rpid := c.restoreDetached(tl.proxy, proxyEnv(criu), img, "through ovlfix-criu")

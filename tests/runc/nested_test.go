@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"github.com/ovlfix/ovlfix/proto"
 	"golang.org/x/sys/unix"
 )
@@ -77,7 +78,7 @@ func nestedThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	// namespace's root, so the restored fd is right all the same.
 	plain := c.path("img-plain")
 	if out, err := c.runc(criu.path, nil, "checkpoint", "--image-path", plain, c.id); err != nil {
-		t.Fatalf("runc checkpoint with CRIU alone: %v\n%s\n%s", err, out, lines(readLog(t, filepath.Join(plain, "dump.log")), "Error"))
+		t.Fatalf("runc checkpoint with CRIU alone: %v\n%s\n%s", err, out, testenv.LinesWith(readLog(t, filepath.Join(plain, "dump.log")), "Error"))
 	}
 	alone := regMntID(t, filepath.Join(plain, "files.img"), "/data/lowerfile")
 	if alone != running.rootMnt {
@@ -88,14 +89,14 @@ func nestedThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	_, pid = c.restoreDetached(criu.path, nil, plain, "with CRIU alone")
 	restoredAlone := c.checkHeld(pid, fd, "restored by CRIU alone")
 	t.Logf("without the proxy: restored pid %d, %s; restore.log: %s", pid, restoredAlone,
-		strings.Join(lines(readLog(t, filepath.Join(plain, "restore.log")), "data/lowerfile"), " | "))
+		strings.Join(testenv.LinesWith(readLog(t, filepath.Join(plain, "restore.log")), "data/lowerfile"), " | "))
 
 	// 2. Through the proxy: post-dump repairs files.img to /data's mount.
 	img := c.path("img-proxy")
 	dumpLog := c.proxyCheckpoint(tl, criu, img)
-	repaired := lines(dumpLog, "repaired in files.img")
+	repaired := testenv.LinesWith(dumpLog, "repaired in files.img")
 	if len(repaired) != 1 || !strings.Contains(repaired[0], " 1 repaired in files.img") {
-		t.Errorf("dump.log through the proxy does not say one entry was repaired:\n%s", strings.Join(lines(dumpLog, "ovlfix-hook: post-dump"), "\n"))
+		t.Errorf("dump.log through the proxy does not say one entry was repaired:\n%s", strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: post-dump"), "\n"))
 	}
 	if orig := regMntID(t, filepath.Join(img, "files.img.ovlfix-orig"), "/data/lowerfile"); orig != restoredAlone.rootMnt {
 		t.Errorf("CRIU's original files.img (kept by the hook) has mnt_id %d for /data/lowerfile, want the root overlay's %d", orig, restoredAlone.rootMnt)
@@ -160,7 +161,7 @@ func (c *container) checkHeld(pid, fd int, when string) held {
 	if !c.waitEvents("content", before+1) {
 		t.Fatalf("%s: the holder did not read its fd: events %q", when, c.events())
 	}
-	ls := lines(c.events(), "content ")
+	ls := testenv.LinesWith(c.events(), "content ")
 	h.content = strings.SplitN(ls[len(ls)-1], " ", 3)[2]
 	if h.content != nestedData {
 		t.Fatalf("%s: the holder reads %q from its fd, want the nested lower layer's %q", when, h.content, nestedData)

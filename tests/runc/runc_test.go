@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"github.com/ovlfix/ovlfix/manifest"
 )
 
@@ -32,7 +33,7 @@ func checkpointThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	dumpLog := c.proxyCheckpoint(tl, criu, img)
 	for _, want := range []string{`ovlfix-hook: pre-dump: irmap `, `-> "/lowerfile": added`, "Found /lowerfile in cache", "ovlfix-hook: post-dump: "} {
 		if !strings.Contains(dumpLog, want) {
-			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(lines(dumpLog, "ovlfix-hook"), "\n"))
+			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook"), "\n"))
 		}
 	}
 	// Once per action: no config file, so no double registration (3.19-4.1).
@@ -41,7 +42,7 @@ func checkpointThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 			t.Errorf("dump.log has %q %d times, want once", once, n)
 		}
 	}
-	t.Logf("through the proxy: %s", strings.Join(lines(dumpLog, "ovlfix-hook: pre-dump", "Found /lowerfile"), " | "))
+	t.Logf("through the proxy: %s", strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: pre-dump", "Found /lowerfile"), " | "))
 	// The manifest, written after the freeze (hook.Options.DeferManifest)
 	// but before runc had CRIU's answer, is in the images directory.
 	if b, err := os.ReadFile(filepath.Join(img, manifest.FileName)); err != nil {
@@ -52,7 +53,7 @@ func checkpointThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 		t.Errorf("the manifest runc's checkpoint holds %d files, files.img digest %q: want this dump's", len(m.Files), m.FilesImgSHA256)
 	}
 	if !strings.Contains(dumpLog, "written to "+manifest.FileName) {
-		t.Errorf("dump.log does not say the manifest was written:\n%s", strings.Join(lines(dumpLog, "ovlfix-hook: post-dump"), "\n"))
+		t.Errorf("dump.log does not say the manifest was written:\n%s", strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: post-dump"), "\n"))
 	}
 	if st, _ := c.state(); st != "" && st != "stopped" {
 		t.Fatalf("after the checkpoint the container is %q, want gone", st)
@@ -112,20 +113,6 @@ func readLog(t *testing.T, p string) string {
 		return "(no " + filepath.Base(p) + ": " + err.Error() + ")"
 	}
 	return string(b)
-}
-
-// lines returns the lines of text containing any of words.
-func lines(text string, words ...string) []string {
-	var out []string
-	for _, l := range strings.Split(text, "\n") {
-		for _, w := range words {
-			if strings.Contains(l, w) {
-				out = append(out, strings.TrimSpace(l))
-				break
-			}
-		}
-	}
-	return out
 }
 
 // fdinfoLines are the lines starting with prefix in the fdinfo of pid's fds.

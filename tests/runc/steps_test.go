@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ovlfix/ovlfix/internal/testenv"
 )
 
 // forEachCRIU runs test once per CRIU release of tl.criu (subtests
@@ -49,9 +51,9 @@ func (c *container) checkpointFailsAlone(criu criuBinary, what string, words ...
 		t.Fatalf("runc checkpoint with CRIU alone succeeded; the test's premise (CRIU cannot open the overlay handle) is gone:\n%s", dumpLog)
 	}
 	if !strings.Contains(dumpLog, "Can't dump that handle") {
-		t.Fatalf("runc checkpoint with CRIU alone failed, but not %s: %v\n%s\n%s", what, err, out, lines(dumpLog, "Error"))
+		t.Fatalf("runc checkpoint with CRIU alone failed, but not %s: %v\n%s\n%s", what, err, out, testenv.LinesWith(dumpLog, "Error"))
 	}
-	t.Logf("without the proxy: runc: %s; dump.log: %s", strings.TrimSpace(out), strings.Join(lines(dumpLog, words...), " | "))
+	t.Logf("without the proxy: runc: %s; dump.log: %s", strings.TrimSpace(out), strings.Join(testenv.LinesWith(dumpLog, words...), " | "))
 	if st, _ := c.state(); st != "running" {
 		t.Fatalf("after the failed checkpoint the container is %q, want running", st)
 	}
@@ -76,7 +78,7 @@ func (c *container) proxyCheckpoint(tl tools, criu criuBinary, img string) strin
 func (c *container) restoreDetached(criuPath string, env []string, img, how string) (status string, pid int) {
 	c.t.Helper()
 	if out, err := c.runc(criuPath, env, "restore", "-d", "--bundle", c.path("bundle"), "--image-path", img, c.id); err != nil {
-		c.t.Fatalf("runc restore %s: %v\n%s\n%s", how, err, out, lines(readLog(c.t, filepath.Join(img, "restore.log")), "Error"))
+		c.t.Fatalf("runc restore %s: %v\n%s\n%s", how, err, out, testenv.LinesWith(readLog(c.t, filepath.Join(img, "restore.log")), "Error"))
 	}
 	return c.state()
 }
