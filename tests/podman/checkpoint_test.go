@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ovlfix/ovlfix/internal/testenv"
 )
 
 // wantHolding is what the holder holds after `holder hold` (appended: with
@@ -77,7 +79,7 @@ func TestCheckpointRestoreWithHook(t *testing.T) {
 			start := time.Now()
 			w := newWorld(t)
 			image := w.image()
-			ct := w.startHolder(image, true)
+			ct := w.startHolder(image, viaAnnotation, nil, "hold")
 			before := w.report(ct)
 			checkHolding(t, "before the checkpoint", before, false)
 			layers := w.layersOnDisk(ct)
@@ -92,25 +94,42 @@ func TestCheckpointRestoreWithHook(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Logf("exported %s (%s, %d bytes)", archive, c.format, st.Size())
-			checkHookRan(t, archive)
-			checkManifest(t, archive, layers)
-			checkInspect(t, archive, layers)
-			checkVerify(t, w, image, archive, "", "")
+			checkArchive(t, w, image, archive, layers)
 
 			w.rm(ct)
 			restored := w.name("restored")
 			w.must("container", "restore", "--import", archive, "--name", restored)
-			after := w.report(restored)
-			checkHolding(t, "after the restore", after, false)
+			after := w.checkRestoredHolder(restored)
 			if after.Inode != before.Inode {
 				t.Logf("watched.txt's inode changed over the restore: %s -> %s", before.Inode, after.Inode)
-			}
-			if err := w.waitEvent(restored); err != nil {
-				t.Errorf("the restored holder's watch on /data/watched.txt did not fire: %v\n%s", err, w.report(restored))
 			}
 			t.Logf("run, checkpoint, restore, watch: %v", time.Since(start).Round(time.Millisecond))
 		})
 	}
+}
+
+// checkArchive checks an exported archive that must restore: the hook
+// ran in its dump (checkHookRan), its manifest (checkManifest), `ovlfix
+// inspect` and `ovlfix verify` of it (checkInspect, checkVerify).
+func checkArchive(t *testing.T, w *world, image, archive string, layers map[string]layer) {
+	t.Helper()
+	checkHookRan(t, archive)
+	checkManifest(t, archive, layers)
+	checkInspect(t, archive, layers)
+	checkVerify(t, w, image, archive, "", "")
+}
+
+// checkRestoredHolder checks that the restored container's holder holds
+// what `holder hold` held (checkHolding) and that its watch on
+// watchedFile fires; it returns the holder's report.
+func (w *world) checkRestoredHolder(name string) holding {
+	w.t.Helper()
+	after := w.report(name)
+	checkHolding(w.t, "after the restore", after, false)
+	if err := w.waitEvent(name, watchedFile); err != nil {
+		w.t.Errorf("the restored holder's watch on %s did not fire: %v\n%s", watchedFile, err, w.report(name))
+	}
+	return after
 }
 
 // checkHookRan: the hook's post-dump wrote ovlfix-fixup.json into CRIU's
@@ -144,18 +163,8 @@ func checkHookRan(t *testing.T, archive string) {
 // overlay file handle of the watch on a lower file.
 func TestCheckpointFailsWithoutHook(t *testing.T) {
 	w := newWorld(t)
-	ct := w.startHolder(w.image(), false)
-	archive := filepath.Join(w.dir, "export.tar.zst")
-	out, err := w.podman("container", "checkpoint", "--export", archive, ct)
-	if err == nil {
-		t.Fatalf("checkpoint without the hook succeeded, want CRIU's \"Can't dump that handle\"\n%s", out)
-	}
-	log := readLog(t, filepath.Join(w.staticDir(ct), "dump.log"))
-	errs := criuErrors(log)
-	if !slices.ContainsFunc(errs, func(l string) bool { return strings.Contains(l, "Can't dump that handle") }) {
-		t.Fatalf("dump.log has no \"Can't dump that handle\"; its errors:\n%s", strings.Join(errs, "\n"))
-	}
-	t.Logf("checkpoint without the hook failed as expected; dump.log:\n%s", strings.Join(errs, "\n"))
+	ct := w.startHolder(w.image(), "", nil, "hold")
+	w.checkpointFails(ct, "Can't dump that handle")
 	// the container goes on: CRIU resumed it
 	checkHolding(t, "after the failed checkpoint", w.report(ct), false)
 }
@@ -166,7 +175,7 @@ func TestCheckpointFailsWithoutHook(t *testing.T) {
 func TestRestoreFailsOnLowerSizeChange(t *testing.T) {
 	w := newWorld(t)
 	image := w.image()
-	ct := w.startHolder(image, true)
+	ct := w.startHolder(image, viaAnnotation, nil, "hold")
 	archive := filepath.Join(w.dir, "export.tar.zst")
 	w.must("container", "checkpoint", "--export", archive, ct)
 	w.rm(ct)
@@ -186,7 +195,7 @@ func TestRestoreFailsOnLowerSizeChange(t *testing.T) {
 func TestRestoreFailsWithoutUpperFileInDiff(t *testing.T) {
 	w := newWorld(t)
 	image := w.image()
-	ct := w.startHolder(image, true)
+	ct := w.startHolder(image, viaAnnotation, nil, "hold")
 	archive := filepath.Join(w.dir, "export.tar")
 	w.must("container", "checkpoint", "--export", archive, "--compress", "none", ct)
 	w.rm(ct)
@@ -207,7 +216,7 @@ func TestRestoreFailsWithoutUpperFileInDiff(t *testing.T) {
 func TestRestoreOfAppendedCopiedUpFile(t *testing.T) {
 	w := newWorld(t)
 	image := w.image()
-	ct := w.startHolder(image, true, "append")
+	ct := w.startHolder(image, viaAnnotation, nil, "hold", "append")
 	checkHolding(t, "before the checkpoint", w.report(ct), true)
 	archive := filepath.Join(w.dir, "export.tar")
 	w.must("container", "checkpoint", "--export", archive, "--compress", "none", ct)
@@ -231,21 +240,46 @@ func TestRestoreOfAppendedCopiedUpFile(t *testing.T) {
 	w.restoreFails(archive, want)
 }
 
+// checkpointFails checkpoints the container with CRIU 4.2 alone (no
+// hook, not through the proxy), which must fail with want in one of the
+// error lines of CRIU's dump.log; it returns those lines. CRIU resumes
+// the container: the caller checks that it goes on.
+func (w *world) checkpointFails(ct, want string) []string {
+	w.t.Helper()
+	if w.proxy {
+		w.t.Fatal("checkpointFails: w.proxy is set, want CRIU 4.2 alone")
+	}
+	out, err := w.podman("container", "checkpoint", "--keep", "--export", filepath.Join(w.dir, "plain.tar"), ct)
+	dumpLog := filepath.Join(w.staticDir(ct), "dump.log")
+	errs := w.failedWith("checkpoint with CRIU 4.2 alone", out, err, dumpLog, want)
+	w.t.Logf("with CRIU 4.2 alone the checkpoint failed: %s", strings.Join(errs, " | "))
+	w.t.Logf("its fsnotify lines: %s", strings.Join(testenv.LinesWith(readLog(w.t, dumpLog), "fsnotify:"), " | "))
+	return errs
+}
+
 // restoreFails restores archive, which must fail with want in one of the
 // error lines of CRIU's restore.log.
 func (w *world) restoreFails(archive, want string) {
 	w.t.Helper()
 	name := w.name("restored")
 	out, err := w.podman("container", "restore", "--import", archive, "--name", name)
-	if err == nil {
-		w.t.Fatalf("the restore succeeded, want CRIU's %q\n%s", want, out)
-	}
-	log := readLog(w.t, filepath.Join(w.staticDir(name), "restore.log"))
-	errs := criuErrors(log)
-	if !slices.ContainsFunc(errs, func(l string) bool { return strings.Contains(l, want) }) {
-		w.t.Fatalf("restore.log has no %q; its errors:\n%s\npodman: %s", want, strings.Join(errs, "\n"), out)
-	}
+	errs := w.failedWith("the restore", out, err, filepath.Join(w.staticDir(name), "restore.log"), want)
 	w.t.Logf("the restore failed as expected; restore.log:\n%s", strings.Join(errs, "\n"))
+}
+
+// failedWith fails the test unless the podman command what, which printed
+// out, failed (err) with want in one of the error lines of the CRIU log
+// at logPath; it returns those lines.
+func (w *world) failedWith(what, out string, err error, logPath, want string) []string {
+	w.t.Helper()
+	if err == nil {
+		w.t.Fatalf("%s succeeded, want CRIU's %q\n%s", what, want, out)
+	}
+	errs := criuErrors(readLog(w.t, logPath))
+	if !slices.ContainsFunc(errs, func(l string) bool { return strings.Contains(l, want) }) {
+		w.t.Fatalf("%s has no %q; its errors:\n%s\npodman: %s", filepath.Base(logPath), want, strings.Join(errs, "\n"), out)
+	}
+	return errs
 }
 
 func readLog(t *testing.T, path string) string {

@@ -16,8 +16,8 @@
 // test's containers, images, mounts and directories are removed when it
 // ends, also when it fails. The image is imported from a rootfs tarball
 // the test writes: Debian's static busybox, testdata/holder.c built with
-// `gcc -static`, testdata/marker.c (a fanotify mark, or one held file)
-// likewise, and the files under /data the holder opens.
+// `gcc -static` (it holds the files below, or a fanotify mark, or one
+// held file), and the files under /data the holder opens.
 //
 // What the tests show:
 //

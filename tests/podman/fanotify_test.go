@@ -4,9 +4,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ovlfix/ovlfix/internal/testenv"
 )
 
-// markedFile is the lower-layer file of the image the marker's fanotify
+// markedFile is the lower-layer file of the image the holder's fanotify
 // inode mark is on; no fd holds it.
 const markedFile = "/data/lower.txt"
 
@@ -23,15 +25,15 @@ func TestFanotifyMarkOnLowerFile(t *testing.T) {
 			opts := []string{"--cap-add", "SYS_ADMIN"}
 
 			// 1. CRIU 4.2 alone.
-			plain := w.startMarker("", opts, "fanotify", markedFile)
-			before := w.markerReport(plain, markedFile)
+			plain := w.startHolder(w.image(), "", opts, "fanotify", markedFile)
+			before := w.reportOn(plain, markedFile)
 			checkMark(t, "before the checkpoint", before)
 			w.checkpointFails(plain, "Can't dump that handle")
-			checkMark(t, "after the failed checkpoint", w.markerReport(plain, markedFile))
+			checkMark(t, "after the failed checkpoint", w.reportOn(plain, markedFile))
 			w.rm(plain)
 
 			// 2. Through ovlfix.
-			ct := w.startMarker(r, opts, "fanotify", markedFile)
+			ct := w.startHolder(w.image(), r, opts, "fanotify", markedFile)
 			w.proxy = r == viaProxy
 			archive := filepath.Join(w.dir, "fanotify.tar.zst")
 			w.must("container", "checkpoint", "--keep", "--export", archive, ct)
@@ -39,20 +41,20 @@ func TestFanotifyMarkOnLowerFile(t *testing.T) {
 			for _, want := range []string{`-> "` + markedFile + `": added`, "Found " + markedFile + " in cache",
 				"ovlfix-hook: post-dump: "} {
 				if !strings.Contains(dumpLog, want) {
-					t.Errorf("dump.log lacks %q:\n%s", want, strings.Join(logLines(dumpLog, "ovlfix-hook", "fanotify", "irmap"), "\n"))
+					t.Errorf("dump.log lacks %q:\n%s", want, strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook", "fanotify", "irmap"), "\n"))
 				}
 			}
-			t.Logf("through the %s: %s", r, strings.Join(logLines(dumpLog, "ovlfix-hook: pre-dump: irmap", "Found "+markedFile, "fanotify: "), "\n"))
+			t.Logf("through the %s: %s", r, strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: pre-dump: irmap", "Found "+markedFile, "fanotify: "), "\n"))
 			checkHookRan(t, archive)
 
 			// 3. Import into a new container.
 			w.rm(ct)
 			restored := w.name("restored")
 			w.must("container", "restore", "--import", archive, "--name", restored)
-			after := w.markerReport(restored, markedFile)
+			after := w.reportOn(restored, markedFile)
 			checkMark(t, "after the restore", after)
-			if err := w.waitMarkerEvent(restored, markedFile); err != nil {
-				t.Errorf("the restored mark on %s got no event: %v\n%s", markedFile, err, w.markerReport(restored, markedFile))
+			if err := w.waitEvent(restored, markedFile); err != nil {
+				t.Errorf("the restored mark on %s got no event: %v\n%s", markedFile, err, w.reportOn(restored, markedFile))
 			}
 			t.Logf("restored %s: fd 3 %s; an append to %s made an event", restored, after.FDs["3"], markedFile)
 		})
@@ -61,32 +63,11 @@ func TestFanotifyMarkOnLowerFile(t *testing.T) {
 
 // checkMark fails the test unless fd 3 is a fanotify group with exactly one
 // inode mark, FAN_MODIFY (mask 2) on markedFile's inode now.
-func checkMark(t *testing.T, what string, m marked) {
+func checkMark(t *testing.T, what string, m holding) {
 	t.Helper()
 	line, ok := m.FDs["3"]
 	want := `"anon_inode:[fanotify]" fanotify=ino:` + m.Inode + " sdev:"
 	if !ok || !strings.HasPrefix(line, want) || !strings.HasSuffix(line, " mask:2") || strings.Count(line, "fanotify=") != 1 {
 		t.Errorf("%s: fd 3 is %q, want %s... mask:2 (one FAN_MODIFY inode mark on %s)\n%s", what, line, want, markedFile, m)
 	}
-}
-
-// checkpointFails checkpoints the container, which must fail with want in
-// one of the error lines of CRIU's dump.log; it returns those lines.
-func (w *world) checkpointFails(ct, want string) []string {
-	w.t.Helper()
-	out, err := w.podman("container", "checkpoint", "--keep", "--export", filepath.Join(w.dir, "plain.tar"), ct)
-	if err == nil {
-		w.t.Fatalf("checkpoint with CRIU 4.2 alone succeeded, want CRIU's %q\n%s", want, out)
-	}
-	errs := criuErrors(readLog(w.t, filepath.Join(w.staticDir(ct), "dump.log")))
-	found := false
-	for _, l := range errs {
-		found = found || strings.Contains(l, want)
-	}
-	if !found {
-		w.t.Fatalf("dump.log has no %q; its errors:\n%s\npodman: %s", want, strings.Join(errs, "\n"), out)
-	}
-	w.t.Logf("with CRIU 4.2 alone the checkpoint failed: %s", strings.Join(errs, " | "))
-	w.t.Logf("its fsnotify lines: %s", strings.Join(logLines(readLog(w.t, filepath.Join(w.staticDir(ct), "dump.log")), "fsnotify:"), " | "))
-	return errs
 }

@@ -10,25 +10,37 @@ import (
 	"time"
 )
 
-// startHolder runs the holder (`holder hold` and extra arguments) in a new
-// container and waits for its READY line. With hook, the container's CRIU
-// config file (org.criu.config) makes ovlfix-hook CRIU's action script;
-// without, the annotation is "" (no config file at all: runc would read
+// route is how a test's container reaches ovlfix: through the proxy first
+// in PATH, or the hook named in its org.criu.config file. The zero route
+// is CRIU 4.2 alone, and so is viaProxy until the test sets w.proxy.
+type route string
+
+const (
+	viaProxy      route = "proxy"
+	viaAnnotation route = "annotation"
+)
+
+// startHolder runs `/holder ARGS...` (testdata/holder.c) from image in a
+// new container with the extra podman run options opts, and waits for its
+// READY line. With viaAnnotation the container's CRIU config file
+// (org.criu.config) makes ovlfix-hook CRIU's action script; otherwise the
+// annotation is "" (no config file at all: runc would read
 // /etc/criu/runc.conf otherwise).
-func (w *world) startHolder(image string, hook bool, extra ...string) string {
+func (w *world) startHolder(image string, r route, opts []string, args ...string) string {
 	w.t.Helper()
 	config := ""
-	if hook {
+	if r == viaAnnotation {
 		config = filepath.Join(w.dir, "criu.conf")
 		if err := os.WriteFile(config, []byte("action-script "+built.hook+"\n"), 0o644); err != nil {
 			w.t.Fatal(err)
 		}
 	}
 	name := w.name("ct")
-	args := []string{"run", "-d", "--name", name, "--network", "none",
+	run := []string{"run", "-d", "--name", name, "--network", "none",
 		"--ulimit", "nofile=4096:4096", "--ulimit", "nproc=4096:4096",
-		"--annotation", "org.criu.config=" + config, image, "/holder", "hold"}
-	w.must(append(args, extra...)...)
+		"--annotation", "org.criu.config=" + config}
+	run = append(append(run, opts...), image, "/holder")
+	w.must(append(run, args...)...)
 	w.waitLogs(name, "READY\n")
 	return name
 }
@@ -73,21 +85,32 @@ func poll(ctx context.Context, f func() (bool, error)) error {
 	}
 }
 
+// watchedFile is the file of the image `holder hold` watches (inotify).
+const watchedFile = "/data/watched.txt"
+
 // holding is what `holder report` says the container's pid 1 holds.
 type holding struct {
-	FDs    map[string]string // fd number: the rest of its line (link, content or watches)
+	FDs    map[string]string // fd number: the rest of its line (link, content, watches or marks)
 	Maps   []string          // mapped files under /data
-	Inode  string            // /data/watched.txt's inode number now, hex
+	Inode  string            // the reported file's inode number now, hex
 	Events int
 	raw    string
 }
 
 func (h holding) String() string { return h.raw }
 
-// report runs `holder report` in the container.
+// report runs `holder report` in the container: the inode it gives is
+// watchedFile's.
 func (w *world) report(name string) holding {
 	w.t.Helper()
-	out := w.must("exec", name, "/holder", "report")
+	return w.reportOn(name, watchedFile)
+}
+
+// reportOn runs `holder report PATH` in the container: the inode it gives
+// is PATH's.
+func (w *world) reportOn(name, path string) holding {
+	w.t.Helper()
+	out := w.must("exec", name, "/holder", "report", path)
 	h := holding{FDs: map[string]string{}, raw: out}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		word, rest, _ := strings.Cut(line, " ")
@@ -112,14 +135,17 @@ func (w *world) report(name string) holding {
 	return h
 }
 
-// waitEvent appends to /data/watched.txt through the container and waits
-// until the holder has read an inotify event for it.
-func (w *world) waitEvent(name string) error {
-	w.must("exec", name, "/bin/sh", "-c", "echo more >> /data/watched.txt")
+// waitEvent appends to path through the container and waits until the
+// holder has read one more event than before (its inotify watch or
+// fanotify mark on path fired).
+func (w *world) waitEvent(name, path string) error {
+	w.t.Helper()
+	before := w.reportOn(name, path).Events
+	w.must("exec", name, "/bin/sh", "-c", "echo more >> "+path)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	return poll(ctx, func() (bool, error) {
-		return w.report(name).Events > 0, nil
+		return w.reportOn(name, path).Events > before, nil
 	})
 }
 

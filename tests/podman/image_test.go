@@ -18,11 +18,11 @@ var imageFiles = map[string]string{
 }
 
 // image imports a one-layer image: static busybox (bin/busybox, bin/sh),
-// the holder (/holder), the marker (/marker) and imageFiles. It returns the image's name.
+// the holder (/holder) and imageFiles. It returns the image's name.
 func (w *world) image() string {
 	w.t.Helper()
 	tarPath := filepath.Join(w.dir, "rootfs.tar")
-	if err := writeRootfs(tarPath, map[string]string{"bin/busybox": "/bin/busybox", "holder": built.holder, "marker": built.marker}); err != nil {
+	if err := writeRootfs(tarPath, map[string]string{"bin/busybox": "/bin/busybox", "holder": built.holder}); err != nil {
 		w.t.Fatal(err)
 	}
 	name := "localhost/" + w.name("holder") + ":test"

@@ -16,8 +16,7 @@ var built struct {
 	dir    string
 	ovlfix string
 	hook   string // symlink named ovlfix-hook: CRIU's action script
-	holder string
-	marker string // testdata/marker.c: the fanotify and nested-overlay holder
+	holder string // testdata/holder.c: every test's container process
 	criu   string // symlink named criu to ovlfix: the proxy, first in PATH
 	err    error
 }
@@ -46,7 +45,6 @@ func build(dir string) error {
 	built.ovlfix = filepath.Join(dir, "ovlfix")
 	built.hook = filepath.Join(dir, "ovlfix-hook")
 	built.holder = filepath.Join(dir, "holder")
-	built.marker = filepath.Join(dir, "marker")
 	if err := testenv.BuildOvlfix(root, built.ovlfix); err != nil {
 		return err
 	}
@@ -54,9 +52,6 @@ func build(dir string) error {
 		return err
 	}
 	if err := testenv.BuildStatic(built.holder, filepath.Join("testdata", "holder.c"), "-Os", "-s"); err != nil {
-		return err
-	}
-	if err := testenv.BuildStatic(built.marker, filepath.Join("testdata", "marker.c"), "-Os", "-s"); err != nil {
 		return err
 	}
 	// the proxy: a directory holding only `criu -> ovlfix`

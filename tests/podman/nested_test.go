@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"github.com/ovlfix/ovlfix/proto"
 	"golang.org/x/sys/unix"
 )
@@ -180,7 +181,7 @@ func (w *world) remountVolume(specJSON []byte, src string) (unmount func()) {
 	return unmount
 }
 
-// TestNestedOverlayVolume: the marker holds /vol/vol.txt open, a lower
+// TestNestedOverlayVolume: the holder holds /vol/vol.txt open, a lower
 // file of a `-v SRC:/vol:O` volume: an overlay inside the container whose
 // lower SRC is a tmpfs and whose upper is in Podman's storage (ext4 here),
 // mounted on /vol over the container's root overlay.
@@ -210,7 +211,7 @@ func TestNestedOverlayVolume(t *testing.T) {
 			what = "through the proxy"
 		}
 		w.proxy = r == viaProxy
-		ct := w.startMarker("", opts, "open", volFile)
+		ct := w.startHolder(w.image(), "", opts, "open", volFile)
 		volMnt, rootMnt := w.volumeMounts(ct)
 		archive := filepath.Join(w.dir, "nested-"+string(r)+".tar.zst")
 		w.must("container", "checkpoint", "--keep", "--export", archive, ct)
@@ -236,10 +237,10 @@ func TestNestedOverlayVolume(t *testing.T) {
 				!strings.Contains(dumpLog, fixed) {
 				t.Errorf("%s: CRIU recorded %s, files.img now %s for %s; want the root overlay's %d repaired to the /vol overlay's %d, "+
 					"and %q in dump.log:\n%s", what, orig, rec, volFile, rootMnt, volMnt, fixed,
-					strings.Join(logLines(dumpLog, "ovlfix-hook"), "\n"))
+					strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook"), "\n"))
 			}
 			t.Logf("%s: CRIU recorded %s, files.img now %s; dump.log: %s", what, orig, rec,
-				strings.Join(logLines(dumpLog, "ovlfix-hook: files.img id", "ovlfix-hook: post-dump: "), " | "))
+				strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: files.img id", "ovlfix-hook: post-dump: "), " | "))
 		}
 
 		if r == "" {
@@ -270,7 +271,7 @@ func TestNestedOverlayVolume(t *testing.T) {
 	}
 }
 
-// volumeMounts checks that the marker's fd 3 is on the /vol overlay (its
+// volumeMounts checks that the holder's fd 3 is on the /vol overlay (its
 // fdinfo) and returns that mount's id and the root overlay's.
 func (w *world) volumeMounts(ct string) (vol, root uint32) {
 	w.t.Helper()
@@ -288,11 +289,11 @@ func (w *world) volumeMounts(ct string) (vol, root uint32) {
 	return vol, root
 }
 
-// checkVolumeFile: the restored marker holds volFile with its content,
+// checkVolumeFile: the restored holder holds volFile with its content,
 // on the /vol overlay of the restored container.
 func (w *world) checkVolumeFile(what, ct string) {
 	w.t.Helper()
-	m := w.markerReport(ct, volFile)
+	m := w.reportOn(ct, volFile)
 	want := fmt.Sprintf("%q content=%q", volFile, volContent)
 	if got := m.FDs["3"]; got != want {
 		w.t.Errorf("%s: fd 3 is %s, want %s\n%s", what, got, want, m)

@@ -4,10 +4,11 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ovlfix/ovlfix/internal/testenv"
 )
 
 // TestCheckpointThroughProxy: the holder's container with no CRIU config
@@ -21,48 +22,36 @@ func TestCheckpointThroughProxy(t *testing.T) {
 	start := time.Now()
 	w := newWorld(t)
 	image := w.image()
-	ct := w.startHolder(image, false)
+	ct := w.startHolder(image, "", nil, "hold")
 	before := w.report(ct)
 	checkHolding(t, "before the checkpoint", before, false)
 	layers := w.layersOnDisk(ct)
 
 	// 1. CRIU 4.2 alone.
-	out, err := w.podman("container", "checkpoint", "--keep", "--export", filepath.Join(w.dir, "plain.tar"), ct)
-	if err == nil {
-		t.Fatalf("checkpoint with CRIU 4.2 alone succeeded, want CRIU's \"Can't dump that handle\"\n%s", out)
-	}
-	dumpLog := readLog(t, filepath.Join(w.staticDir(ct), "dump.log"))
-	errs := criuErrors(dumpLog)
-	if !slices.ContainsFunc(errs, func(l string) bool { return strings.Contains(l, "Can't dump that handle") }) {
-		t.Fatalf("dump.log has no \"Can't dump that handle\"; its errors:\n%s", strings.Join(errs, "\n"))
-	}
-	t.Logf("without the proxy: %s", strings.Join(errs, " | "))
+	w.checkpointFails(ct, "Can't dump that handle")
 	checkHolding(t, "after the failed checkpoint", w.report(ct), false)
 
 	// 2. Through the proxy.
 	w.proxy = true
 	archive := filepath.Join(w.dir, "proxy.tar.zst")
 	w.must("container", "checkpoint", "--keep", "--export", archive, ct)
-	dumpLog = readLog(t, filepath.Join(w.staticDir(ct), "dump.log"))
+	dumpLog := readLog(t, filepath.Join(w.staticDir(ct), "dump.log"))
 	checkProxyLog(t, "dump.log", dumpLog)
 	for _, want := range []string{"ovlfix-hook: pre-dump: irmap ", `-> "/data/watched.txt": added`,
 		"Found /data/watched.txt in cache", "ovlfix-hook: post-dump: "} {
 		if !strings.Contains(dumpLog, want) {
-			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(logLines(dumpLog, "ovlfix-hook"), "\n"))
+			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook"), "\n"))
 		}
 	}
 	// Once per action: there is no config file, so nothing registers the
 	// hook a second time.
 	for _, once := range []string{"ovlfix-hook: pre-dump: wrote irmap-cache", "ovlfix-hook: post-dump: <images dir> is fd "} {
 		if n := strings.Count(dumpLog, once); n != 1 {
-			t.Errorf("dump.log has %q %d times, want once:\n%s", once, n, strings.Join(logLines(dumpLog, "ovlfix-hook"), "\n"))
+			t.Errorf("dump.log has %q %d times, want once:\n%s", once, n, strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook"), "\n"))
 		}
 	}
-	t.Logf("through the proxy: %s", strings.Join(logLines(dumpLog, "ovlfix-hook: pre-dump", "Found /data/watched.txt", "ovlfix-hook: post-dump"), "\n"))
-	checkHookRan(t, archive)
-	checkManifest(t, archive, layers)
-	checkInspect(t, archive, layers)
-	checkVerify(t, w, image, archive, "", "")
+	t.Logf("through the proxy: %s", strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: pre-dump", "Found /data/watched.txt", "ovlfix-hook: post-dump"), "\n"))
+	checkArchive(t, w, image, archive, layers)
 
 	// 3. Import into a new container, through the proxy.
 	w.rm(ct)
@@ -71,11 +60,7 @@ func TestCheckpointThroughProxy(t *testing.T) {
 	restoreLog := readLog(t, filepath.Join(w.staticDir(restored), "restore.log"))
 	checkProxyLog(t, "restore.log", restoreLog)
 	w.checkConmonPath(restored)
-	after := w.report(restored)
-	checkHolding(t, "after the restore", after, false)
-	if err := w.waitEvent(restored); err != nil {
-		t.Errorf("the restored holder's watch on /data/watched.txt did not fire: %v\n%s", err, w.report(restored))
-	}
+	after := w.checkRestoredHolder(restored)
 	t.Logf("restored %s: watch %s fired; %v in all", restored, after.FDs["7"], time.Since(start).Round(time.Millisecond))
 }
 
@@ -114,18 +99,4 @@ func (w *world) checkConmonPath(name string) {
 		}
 	}
 	w.t.Errorf("conmon (pid %s) of %s has no PATH", pid, name)
-}
-
-// logLines returns the lines of a log containing any of words.
-func logLines(log string, words ...string) []string {
-	var out []string
-	for _, l := range strings.Split(log, "\n") {
-		for _, w := range words {
-			if strings.Contains(l, w) {
-				out = append(out, strings.TrimSpace(l))
-				break
-			}
-		}
-	}
-	return out
 }

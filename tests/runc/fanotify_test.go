@@ -1,12 +1,11 @@
 package runc
 
 import (
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"golang.org/x/sys/unix"
 )
 
@@ -17,25 +16,14 @@ import (
 // inode mark through the same file-handle path as an inotify watch,
 // criu/fsnotify.c); through `ovlfix criu` it can, and the restored
 // process's mark is in its fdinfo and fires (doc.go).
-func TestRuncFanotifyThroughProxy(t *testing.T) {
-	tl := setupTools(t)
-	becomeSubreaper(t)
-	for _, criu := range tl.criu {
-		t.Run("criu-"+criu.version, func(t *testing.T) { fanotifyThroughProxy(t, tl, criu) })
-	}
-}
+func TestRuncFanotifyThroughProxy(t *testing.T) { forEachCRIU(t, fanotifyThroughProxy) }
 
 func fanotifyThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	c := newContainer(t, tl, "fan"+strings.ReplaceAll(criu.version, ".", ""), bundle{
 		args: []string{"/bin/watcher", "fanotify", "/lowerfile", "/tmp/events"},
 		caps: []string{"CAP_SYS_ADMIN"},
 	})
-	if out, err := c.runc("", nil, "run", "-d", "--bundle", c.path("bundle"), c.id); err != nil {
-		t.Fatalf("runc run -d: %v\n%s", err, out)
-	}
-	if !c.waitEvents("ready", 1) {
-		t.Fatalf("the fanotify watcher did not get ready (CAP_SYS_ADMIN for fanotify_init?): events %q", c.events())
-	}
+	c.runDetached("ready", "the fanotify watcher (CAP_SYS_ADMIN for fanotify_init?)")
 	_, pid := c.state()
 	marks := fdinfoLines(pid, "fanotify ino:")
 	if len(marks) != 1 {
@@ -47,41 +35,20 @@ func fanotifyThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	}
 
 	// 1. CRIU alone.
-	plain := c.path("img-plain")
-	out, err := c.runc(criu.path, nil, "checkpoint", "--leave-running", "--image-path", plain, c.id)
-	dumpLog := readLog(t, filepath.Join(plain, "dump.log"))
-	if err == nil {
-		t.Fatalf("runc checkpoint with CRIU alone succeeded; the test's premise (CRIU cannot open the overlay handle) is gone:\n%s", dumpLog)
-	}
-	if !strings.Contains(dumpLog, "Can't dump that handle") {
-		t.Fatalf("runc checkpoint with CRIU alone failed, but not on the mark: %v\n%s\n%s", err, out, lines(dumpLog, "Error"))
-	}
-	t.Logf("without the proxy: runc: %s; dump.log: %s", strings.TrimSpace(out), strings.Join(lines(dumpLog, "fsnotify", "Dumping FAILED"), " | "))
-	if st, _ := c.state(); st != "running" {
-		t.Fatalf("after the failed checkpoint the container is %q, want running", st)
-	}
+	c.checkpointFailsAlone(criu, "on the mark", "fsnotify", "Dumping FAILED")
 
 	// 2. Through the proxy.
-	env := []string{"OVLFIX_REAL_CRIU=" + criu.path}
 	img := c.path("img-proxy")
-	out, err = c.runc(tl.proxy, env, "checkpoint", "--image-path", img, c.id)
-	dumpLog = readLog(t, filepath.Join(img, "dump.log"))
-	if err != nil {
-		t.Fatalf("runc checkpoint through ovlfix-criu: %v\n%s\n%s", err, out, dumpLog)
-	}
+	dumpLog := c.proxyCheckpoint(tl, criu, img)
 	for _, want := range []string{`ovlfix-hook: pre-dump: irmap `, `-> "/lowerfile": added`, "Found /lowerfile in cache", "ovlfix-hook: post-dump: "} {
 		if !strings.Contains(dumpLog, want) {
-			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(lines(dumpLog, "ovlfix-hook", "fanotify", "irmap"), "\n"))
+			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook", "fanotify", "irmap"), "\n"))
 		}
 	}
-	t.Logf("through the proxy: %s", strings.Join(lines(dumpLog, "ovlfix-hook: pre-dump", "Found /lowerfile", "fanotify"), " | "))
+	t.Logf("through the proxy: %s", strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: pre-dump", "Found /lowerfile", "fanotify"), " | "))
 
 	// 3. Restore; the restored mark is in fdinfo and fires.
-	out, err = c.runc(tl.proxy, env, "restore", "-d", "--bundle", c.path("bundle"), "--image-path", img, c.id)
-	if err != nil {
-		t.Fatalf("runc restore through ovlfix-criu: %v\n%s\n%s", err, out, lines(readLog(t, filepath.Join(img, "restore.log")), "Error"))
-	}
-	st, rpid := c.state()
+	st, rpid := c.restoreDetached(tl.proxy, proxyEnv(criu), img, "through ovlfix-criu")
 	if st != "running" || rpid <= 0 {
 		t.Fatalf("after the restore the container is %q (pid %d), want running", st, rpid)
 	}
@@ -89,30 +56,10 @@ func fanotifyThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	if len(restored) != 1 || !strings.Contains(restored[0], "ino:"+strconv.FormatUint(lowerIno, 16)+" ") || !strings.Contains(restored[0], "mask:2 ") {
 		t.Fatalf("the restored process %d's fanotify marks are %q, want one FAN_MODIFY (mask:2) mark on inode %x", rpid, restored, lowerIno)
 	}
-	before := strings.Count(c.events(), "event ")
-	if out, err := c.nsenter("sh", "-c", "echo more >> "+c.path("bundle/rootfs/lowerfile")).CombinedOutput(); err != nil {
-		t.Fatalf("write to the marked file: %v\n%s", err, out)
-	}
-	if !c.waitEvents("event", before+1) {
+	if !c.appendAndWait("more") {
 		t.Fatalf("the restored fanotify mark did not fire: events %q", c.events())
 	}
 	t.Logf("restored pid %d (was %d), mark %s; events: %q", rpid, pid, restored[0], c.events())
-}
-
-// fdinfoLines are the lines starting with prefix in the fdinfo of pid's fds.
-func fdinfoLines(pid int, prefix string) []string {
-	dir := filepath.Join("/proc", strconv.Itoa(pid), "fdinfo")
-	ents, _ := os.ReadDir(dir)
-	var out []string
-	for _, e := range ents {
-		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
-		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, prefix) {
-				out = append(out, l)
-			}
-		}
-	}
-	return out
 }
 
 func inodeOf(t *testing.T, p string) uint64 {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"github.com/ovlfix/ovlfix/proto"
 	"golang.org/x/sys/unix"
 )
@@ -60,22 +61,11 @@ func (c *container) inNS(p string) string {
 
 // TestRuncNestedOverlayThroughProxy, with CRIU 4.2 and 4.1.1: a file on a
 // nested overlay whose layers are on two filesystems (doc.go).
-func TestRuncNestedOverlayThroughProxy(t *testing.T) {
-	tl := setupTools(t)
-	becomeSubreaper(t)
-	for _, criu := range tl.criu {
-		t.Run("criu-"+criu.version, func(t *testing.T) { nestedThroughProxy(t, tl, criu) })
-	}
-}
+func TestRuncNestedOverlayThroughProxy(t *testing.T) { forEachCRIU(t, nestedThroughProxy) }
 
 func nestedThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	c := newContainer(t, tl, "nest"+strings.ReplaceAll(criu.version, ".", ""), nestedBundle())
-	if out, err := c.runc("", nil, "run", "-d", "--bundle", c.path("bundle"), c.id); err != nil {
-		t.Fatalf("runc run -d: %v\n%s", err, out)
-	}
-	if !c.waitEvents("fd", 1) {
-		t.Fatalf("the holder did not get ready: events %q", c.events())
-	}
+	c.runDetached("fd", "the holder")
 	fd := c.heldFD()
 	_, pid := c.state()
 	running := c.checkHeld(pid, fd, "running")
@@ -88,7 +78,7 @@ func nestedThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	// namespace's root, so the restored fd is right all the same.
 	plain := c.path("img-plain")
 	if out, err := c.runc(criu.path, nil, "checkpoint", "--image-path", plain, c.id); err != nil {
-		t.Fatalf("runc checkpoint with CRIU alone: %v\n%s\n%s", err, out, lines(readLog(t, filepath.Join(plain, "dump.log")), "Error"))
+		t.Fatalf("runc checkpoint with CRIU alone: %v\n%s\n%s", err, out, testenv.LinesWith(readLog(t, filepath.Join(plain, "dump.log")), "Error"))
 	}
 	alone := regMntID(t, filepath.Join(plain, "files.img"), "/data/lowerfile")
 	if alone != running.rootMnt {
@@ -96,25 +86,17 @@ func nestedThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 			"if it is /data's, make this test assert the hook keeps it", criu.version, alone, running.rootMnt, running.mnt)
 	}
 	t.Logf("without the proxy: files.img: /data/lowerfile mnt_id %d (the root overlay's; fdinfo said %d, /data)", alone, running.mnt)
-	if out, err := c.runc(criu.path, nil, "restore", "-d", "--bundle", c.path("bundle"), "--image-path", plain, c.id); err != nil {
-		t.Fatalf("runc restore with CRIU alone: %v\n%s\n%s", err, out, lines(readLog(t, filepath.Join(plain, "restore.log")), "Error"))
-	}
-	_, pid = c.state()
+	_, pid = c.restoreDetached(criu.path, nil, plain, "with CRIU alone")
 	restoredAlone := c.checkHeld(pid, fd, "restored by CRIU alone")
 	t.Logf("without the proxy: restored pid %d, %s; restore.log: %s", pid, restoredAlone,
-		strings.Join(lines(readLog(t, filepath.Join(plain, "restore.log")), "data/lowerfile"), " | "))
+		strings.Join(testenv.LinesWith(readLog(t, filepath.Join(plain, "restore.log")), "data/lowerfile"), " | "))
 
 	// 2. Through the proxy: post-dump repairs files.img to /data's mount.
-	env := []string{"OVLFIX_REAL_CRIU=" + criu.path}
 	img := c.path("img-proxy")
-	out, err := c.runc(tl.proxy, env, "checkpoint", "--image-path", img, c.id)
-	dumpLog := readLog(t, filepath.Join(img, "dump.log"))
-	if err != nil {
-		t.Fatalf("runc checkpoint through ovlfix-criu: %v\n%s\n%s", err, out, dumpLog)
-	}
-	repaired := lines(dumpLog, "repaired in files.img")
+	dumpLog := c.proxyCheckpoint(tl, criu, img)
+	repaired := testenv.LinesWith(dumpLog, "repaired in files.img")
 	if len(repaired) != 1 || !strings.Contains(repaired[0], " 1 repaired in files.img") {
-		t.Errorf("dump.log through the proxy does not say one entry was repaired:\n%s", strings.Join(lines(dumpLog, "ovlfix-hook: post-dump"), "\n"))
+		t.Errorf("dump.log through the proxy does not say one entry was repaired:\n%s", strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: post-dump"), "\n"))
 	}
 	if orig := regMntID(t, filepath.Join(img, "files.img.ovlfix-orig"), "/data/lowerfile"); orig != restoredAlone.rootMnt {
 		t.Errorf("CRIU's original files.img (kept by the hook) has mnt_id %d for /data/lowerfile, want the root overlay's %d", orig, restoredAlone.rootMnt)
@@ -125,10 +107,7 @@ func nestedThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	t.Logf("through the proxy: %s; files.img: /data/lowerfile mnt_id %d (/data)", strings.Join(repaired, " | "), restoredAlone.mnt)
 
 	// 3. Restore through the proxy: the right file on /data's mount.
-	if out, err := c.runc(tl.proxy, env, "restore", "-d", "--bundle", c.path("bundle"), "--image-path", img, c.id); err != nil {
-		t.Fatalf("runc restore through ovlfix-criu: %v\n%s\n%s", err, out, lines(readLog(t, filepath.Join(img, "restore.log")), "Error"))
-	}
-	_, pid = c.state()
+	_, pid = c.restoreDetached(tl.proxy, proxyEnv(criu), img, "through ovlfix-criu")
 	t.Logf("through the proxy: restored pid %d, %s", pid, c.checkHeld(pid, fd, "restored through the proxy"))
 }
 
@@ -182,7 +161,7 @@ func (c *container) checkHeld(pid, fd int, when string) held {
 	if !c.waitEvents("content", before+1) {
 		t.Fatalf("%s: the holder did not read its fd: events %q", when, c.events())
 	}
-	ls := lines(c.events(), "content ")
+	ls := testenv.LinesWith(c.events(), "content ")
 	h.content = strings.SplitN(ls[len(ls)-1], " ", 3)[2]
 	if h.content != nestedData {
 		t.Fatalf("%s: the holder reads %q from its fd, want the nested lower layer's %q", when, h.content, nestedData)

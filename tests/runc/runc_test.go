@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"github.com/ovlfix/ovlfix/manifest"
 )
 
@@ -17,50 +18,22 @@ import (
 // of the container's overlay rootfs. runc with CRIU 4.2 alone cannot
 // checkpoint it; through `ovlfix criu` it can, and the restored container's
 // watch fires (doc.go).
-func TestRuncCheckpointThroughProxy(t *testing.T) {
-	tl := setupTools(t)
-	becomeSubreaper(t)
-	for _, criu := range tl.criu {
-		t.Run("criu-"+criu.version, func(t *testing.T) { checkpointThroughProxy(t, tl, criu) })
-	}
-}
+func TestRuncCheckpointThroughProxy(t *testing.T) { forEachCRIU(t, checkpointThroughProxy) }
 
 func checkpointThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	c := newContainer(t, tl, strings.ReplaceAll(criu.version, ".", ""), bundle{})
 	start := time.Now()
-	if out, err := c.runc("", nil, "run", "-d", "--bundle", c.path("bundle"), c.id); err != nil {
-		t.Fatalf("runc run -d: %v\n%s", err, out)
-	}
-	if !c.waitEvents("ready", 1) {
-		t.Fatalf("the watcher did not get ready: events %q", c.events())
-	}
+	c.runDetached("ready", "the watcher")
 
 	// 1. CRIU alone.
-	plain := c.path("img-plain")
-	out, err := c.runc(criu.path, nil, "checkpoint", "--leave-running", "--image-path", plain, c.id)
-	dumpLog := readLog(t, filepath.Join(plain, "dump.log"))
-	if err == nil {
-		t.Fatalf("runc checkpoint with CRIU alone succeeded; the test's premise (CRIU cannot open the overlay handle) is gone:\n%s", dumpLog)
-	}
-	if !strings.Contains(dumpLog, "Can't dump that handle") {
-		t.Fatalf("runc checkpoint with CRIU alone failed, but not on the watch: %v\n%s\n%s", err, out, lines(dumpLog, "Error"))
-	}
-	t.Logf("without the proxy: runc: %s; dump.log: %s", strings.TrimSpace(out), strings.Join(lines(dumpLog, "fsnotify"), " | "))
-	if st, _ := c.state(); st != "running" {
-		t.Fatalf("after the failed checkpoint the container is %q, want running", st)
-	}
+	c.checkpointFailsAlone(criu, "on the watch", "fsnotify")
 
 	// 2. Through the proxy.
-	env := []string{"OVLFIX_REAL_CRIU=" + criu.path}
 	img := c.path("img-proxy")
-	out, err = c.runc(tl.proxy, env, "checkpoint", "--image-path", img, c.id)
-	dumpLog = readLog(t, filepath.Join(img, "dump.log"))
-	if err != nil {
-		t.Fatalf("runc checkpoint through ovlfix-criu: %v\n%s\n%s", err, out, dumpLog)
-	}
+	dumpLog := c.proxyCheckpoint(tl, criu, img)
 	for _, want := range []string{`ovlfix-hook: pre-dump: irmap `, `-> "/lowerfile": added`, "Found /lowerfile in cache", "ovlfix-hook: post-dump: "} {
 		if !strings.Contains(dumpLog, want) {
-			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(lines(dumpLog, "ovlfix-hook"), "\n"))
+			t.Errorf("dump.log through the proxy lacks %q:\n%s", want, strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook"), "\n"))
 		}
 	}
 	// Once per action: no config file, so no double registration (3.19-4.1).
@@ -69,7 +42,7 @@ func checkpointThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 			t.Errorf("dump.log has %q %d times, want once", once, n)
 		}
 	}
-	t.Logf("through the proxy: %s", strings.Join(lines(dumpLog, "ovlfix-hook: pre-dump", "Found /lowerfile"), " | "))
+	t.Logf("through the proxy: %s", strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: pre-dump", "Found /lowerfile"), " | "))
 	// The manifest, written after the freeze (hook.Options.DeferManifest)
 	// but before runc had CRIU's answer, is in the images directory.
 	if b, err := os.ReadFile(filepath.Join(img, manifest.FileName)); err != nil {
@@ -80,30 +53,23 @@ func checkpointThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 		t.Errorf("the manifest runc's checkpoint holds %d files, files.img digest %q: want this dump's", len(m.Files), m.FilesImgSHA256)
 	}
 	if !strings.Contains(dumpLog, "written to "+manifest.FileName) {
-		t.Errorf("dump.log does not say the manifest was written:\n%s", strings.Join(lines(dumpLog, "ovlfix-hook: post-dump"), "\n"))
+		t.Errorf("dump.log does not say the manifest was written:\n%s", strings.Join(testenv.LinesWith(dumpLog, "ovlfix-hook: post-dump"), "\n"))
 	}
 	if st, _ := c.state(); st != "" && st != "stopped" {
 		t.Fatalf("after the checkpoint the container is %q, want gone", st)
 	}
 
 	// 3. Restore through the proxy; the restored watch fires.
-	out, err = c.runc(tl.proxy, env, "restore", "-d", "--bundle", c.path("bundle"), "--image-path", img, c.id)
-	if err != nil {
-		t.Fatalf("runc restore through ovlfix-criu: %v\n%s\n%s", err, out, lines(readLog(t, filepath.Join(img, "restore.log")), "Error"))
-	}
-	st, pid := c.state()
+	env := proxyEnv(criu)
+	st, pid := c.restoreDetached(tl.proxy, env, img, "through ovlfix-criu")
 	if st != "running" || pid <= 0 {
 		t.Fatalf("after the restore the container is %q (pid %d), want running", st, pid)
 	}
-	fdinfo := inotifyLines(pid)
+	fdinfo := fdinfoLines(pid, "inotify wd:")
 	if len(fdinfo) == 0 {
 		t.Errorf("the restored process %d holds no inotify watch", pid)
 	}
-	before := strings.Count(c.events(), "event ")
-	if out, err := c.nsenter("sh", "-c", "echo more >> "+c.path("bundle/rootfs/lowerfile")).CombinedOutput(); err != nil {
-		t.Fatalf("write to the watched file: %v\n%s", err, out)
-	}
-	if !c.waitEvents("event", before+1) {
+	if !c.appendAndWait("more") {
 		t.Fatalf("the restored watch did not fire: events %q", c.events())
 	}
 	t.Logf("restored (-d) pid %d, watch %s; events: %q", pid, strings.Join(fdinfo, " "), c.events())
@@ -112,9 +78,7 @@ func checkpointThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 	// although CRIU (a child of the proxy) made it the proxy's child, and
 	// gets its exit status.
 	img2 := c.path("img-proxy-2")
-	if out, err := c.runc(tl.proxy, env, "checkpoint", "--image-path", img2, c.id); err != nil {
-		t.Fatalf("second runc checkpoint through ovlfix-criu: %v\n%s\n%s", err, out, lines(readLog(t, filepath.Join(img2, "dump.log")), "Error"))
-	}
+	c.proxyCheckpoint(tl, criu, img2)
 	fg, err := c.startRunc(tl.proxy, env, "restore", "--bundle", c.path("bundle"), "--image-path", img2, c.id)
 	if err != nil {
 		t.Fatal(err)
@@ -128,17 +92,13 @@ func checkpointThroughProxy(t *testing.T, tl tools, criu criuBinary) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	_, pid = c.state()
-	before = strings.Count(c.events(), "event ")
-	if out, err := c.nsenter("sh", "-c", "echo again >> "+c.path("bundle/rootfs/lowerfile")).CombinedOutput(); err != nil {
-		t.Fatalf("write to the watched file: %v\n%s", err, out)
-	}
-	if !c.waitEvents("event", before+1) {
+	if !c.appendAndWait("again") {
 		t.Fatalf("the watch restored in the foreground did not fire: events %q", c.events())
 	}
 	if out, err := c.runc("", nil, "kill", c.id, "KILL"); err != nil {
 		t.Fatalf("runc kill: %v\n%s", err, out)
 	}
-	out, err = fg.wait(opTimeout)
+	out, err := fg.wait(opTimeout)
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 128+9 {
 		t.Fatalf("foreground runc restore ended with %v, want exit 137 (the container's SIGKILL)\n%s", err, out)
@@ -155,29 +115,15 @@ func readLog(t *testing.T, p string) string {
 	return string(b)
 }
 
-// lines returns the lines of text containing any of words.
-func lines(text string, words ...string) []string {
-	var out []string
-	for _, l := range strings.Split(text, "\n") {
-		for _, w := range words {
-			if strings.Contains(l, w) {
-				out = append(out, strings.TrimSpace(l))
-				break
-			}
-		}
-	}
-	return out
-}
-
-// inotifyLines are the "inotify wd:" lines of the fdinfo of pid's fds.
-func inotifyLines(pid int) []string {
+// fdinfoLines are the lines starting with prefix in the fdinfo of pid's fds.
+func fdinfoLines(pid int, prefix string) []string {
 	dir := filepath.Join("/proc", strconv.Itoa(pid), "fdinfo")
 	ents, _ := os.ReadDir(dir)
 	var out []string
 	for _, e := range ents {
 		b, _ := os.ReadFile(filepath.Join(dir, e.Name()))
 		for _, l := range strings.Split(string(b), "\n") {
-			if strings.HasPrefix(l, "inotify wd:") {
+			if strings.HasPrefix(l, prefix) {
 				out = append(out, l)
 			}
 		}

@@ -12,18 +12,31 @@
  *   fd 7  inotify             IN_MODIFY on /data/watched.txt (lower, no other fd)
  *   map   /data/mapped.txt    mmap'ed MAP_SHARED read-only, its fd closed
  *
- * then prints "READY" on stdout and waits. Every inotify event read from
- * fd 7 appends "event\n" to /data/events (an upper file, opened per event).
+ * Every inotify event read from fd 7 appends "event\n" to /data/events (an
+ * upper file, opened per event).
  *
- * "holder report [PID]" (run with `podman exec`, PID default 1) prints what
- * PID holds, one line each, so the restored state can be compared:
+ * "holder fanotify PATH" (pid 1, with CAP_SYS_ADMIN): fd 3 is a fanotify
+ * group (FAN_CLASS_NOTIF) with one inode mark, FAN_MODIFY on PATH; no other
+ * fd holds PATH. Every event read appends "event\n" to /tmp/events (the
+ * event's fd is closed).
  *
- *   fd N LINK content=QUOTED   (read through /proc/PID/fd/N from offset 0)
+ * "holder open PATH" (pid 1): fd 3 is PATH, opened O_RDONLY, held.
+ *
+ * All three print "READY" on stdout and wait.
+ *
+ * "holder report [PATH]" (run with `podman exec`; PATH default
+ * /data/watched.txt) prints what pid 1 holds, one line each, so the
+ * restored state can be compared:
+ *
+ *   fd N LINK content=QUOTED   (read through /proc/1/fd/N from offset 0)
  *   fd N LINK watch=ino:HEX    (an inotify fd: the watched inode, from fdinfo)
+ *   fd N LINK fanotify=ino:HEX sdev:HEX mask:HEX
+ *                              (a fanotify fd: each inode mark of its fdinfo)
  *   fd N LINK                  (other fds that are not files: no content)
- *   map PATH                   (a file mapping in /proc/PID/maps)
- *   ino /data/watched.txt HEX  (its inode number now, to compare with watch=)
- *   events N                   (lines in /data/events)
+ *   map PATH                   (a file mapping under /data in /proc/1/maps)
+ *   ino PATH HEX               (PATH's inode number now, to compare with
+ *                              watch= or fanotify=)
+ *   events N                   (lines in /data/events and /tmp/events)
  *
  * Static (gcc -static) and small: the image holds busybox and this.
  * Any failure prints "holder: WHAT: error" on stderr and exits 1.
@@ -35,6 +48,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/fanotify.h>
 #include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -60,6 +74,22 @@ static void must_write(int fd, const char *s, const char *what)
 		die(what);
 }
 
+static void ready(void)
+{
+	printf("READY\n");
+	fflush(stdout);
+}
+
+/* note appends "event\n" to the events file path, opened per event */
+static void note(const char *path)
+{
+	int e = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+	if (e >= 0) {
+		(void)!write(e, "event\n", 6);
+		close(e);
+	}
+}
+
 static _Noreturn void hold(int append)
 {
 	if (close_range(3, ~0U, 0))
@@ -83,18 +113,48 @@ static _Noreturn void hold(int append)
 	if (mmap(NULL, 4096, PROT_READ, MAP_SHARED, m, 0) == MAP_FAILED)
 		die("mmap /data/mapped.txt");
 	close(m);
-	printf("READY\n");
-	fflush(stdout);
+	ready();
 	for (;;) {
 		char buf[4096];
 		if (read(in, buf, sizeof(buf)) <= 0)
 			continue; /* EINTR, e.g. around a checkpoint or restore */
-		int e = open("/data/events", O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-		if (e >= 0) {
-			(void)!write(e, "event\n", 6);
-			close(e);
+		note("/data/events");
+	}
+}
+
+static _Noreturn void fanotify(const char *path)
+{
+	if (close_range(3, ~0U, 0))
+		die("close_range");
+	int fan = fanotify_init(FAN_CLASS_NOTIF, O_RDONLY);
+	if (fan < 0)
+		die("fanotify_init");
+	if (fanotify_mark(fan, FAN_MARK_ADD, FAN_MODIFY, AT_FDCWD, path))
+		die(path);
+	ready();
+	for (;;) {
+		char buf[4096];
+		ssize_t n = read(fan, buf, sizeof(buf));
+		if (n <= 0)
+			continue; /* EINTR, e.g. around a checkpoint or restore */
+		struct fanotify_event_metadata *m = (void *)buf;
+		for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+			if (m->fd >= 0)
+				close(m->fd);
+			note("/tmp/events");
 		}
 	}
+}
+
+static _Noreturn void hold_open(const char *path)
+{
+	if (close_range(3, ~0U, 0))
+		die("close_range");
+	if (open(path, O_RDONLY) != 3)
+		die(path);
+	ready();
+	for (;;)
+		pause();
 }
 
 /* quoted prints s as one token: printable ASCII as is, the rest \xNN */
@@ -115,36 +175,63 @@ static void quoted(const char *s, size_t n)
 	putchar('"');
 }
 
-/* watches prints " watch=ino:HEX" for each watch in an inotify fd's fdinfo */
-static void watches(const char *pid, const char *fd)
+/*
+ * marks prints " TAG=KEY:VALUE KEY:VALUE..." (keys in this order) for each
+ * line of fd's fdinfo that starts with prefix and has all of keys (at most
+ * 4, NULL-terminated): an inotify fd's watches, a fanotify fd's inode marks.
+ */
+static void marks(const char *fd, const char *prefix, const char *tag, const char *const *keys)
 {
 	char path[512], line[1024];
-	snprintf(path, sizeof(path), "/proc/%s/fdinfo/%s", pid, fd);
+	snprintf(path, sizeof(path), "/proc/1/fdinfo/%s", fd);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		die(path);
 	while (fgets(line, sizeof(line), f)) {
-		char *ino = strstr(line, " ino:");
-		if (strncmp(line, "inotify ", 8) || !ino)
+		const char *at[4];
+		size_t n = 0;
+		if (strncmp(line, prefix, strlen(prefix)))
 			continue;
-		ino++;
-		printf(" watch=%.*s", (int)strcspn(ino, " \n"), ino);
+		for (; keys[n] && n < 4; n++) {
+			char key[32];
+			snprintf(key, sizeof(key), " %s:", keys[n]);
+			if (!(at[n] = strstr(line, key)))
+				break;
+			at[n]++;
+		}
+		if (keys[n])
+			continue;
+		printf(" %s=", tag);
+		for (size_t i = 0; i < n; i++)
+			printf("%s%.*s", i ? " " : "", (int)strcspn(at[i], " \n"), at[i]);
 	}
 	fclose(f);
 }
 
-static int report(const char *pid)
+/* lines counts the lines of the file at path, 0 when there is none */
+static int lines(const char *path)
 {
-	char dir[64], path[512], link[4096], buf[4096];
-	snprintf(dir, sizeof(dir), "/proc/%s/fd", pid);
-	DIR *d = opendir(dir);
+	int n = 0, ch;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return 0;
+	while ((ch = fgetc(f)) != EOF)
+		n += ch == '\n';
+	fclose(f);
+	return n;
+}
+
+static int report(const char *inode)
+{
+	char path[512], link[4096], buf[4096];
+	DIR *d = opendir("/proc/1/fd");
 	if (!d)
-		die(dir);
+		die("/proc/1/fd");
 	struct dirent *de;
 	while ((de = readdir(d))) {
 		if (de->d_name[0] == '.')
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		snprintf(path, sizeof(path), "/proc/1/fd/%s", de->d_name);
 		ssize_t n = readlink(path, link, sizeof(link) - 1);
 		if (n < 0)
 			die(path);
@@ -162,15 +249,16 @@ static int report(const char *pid)
 			printf(" content=");
 			quoted(buf, r);
 		} else if (!strcmp(link, "anon_inode:inotify")) {
-			watches(pid, de->d_name);
+			marks(de->d_name, "inotify ", "watch", (const char *const[]){"ino", NULL});
+		} else if (!strcmp(link, "anon_inode:[fanotify]")) {
+			marks(de->d_name, "fanotify ", "fanotify", (const char *const[]){"ino", "sdev", "mask", NULL});
 		}
 		putchar('\n');
 	}
 	closedir(d);
-	snprintf(path, sizeof(path), "/proc/%s/maps", pid);
-	FILE *f = fopen(path, "r");
+	FILE *f = fopen("/proc/1/maps", "r");
 	if (!f)
-		die(path);
+		die("/proc/1/maps");
 	while (fgets(link, sizeof(link), f)) {
 		char *p = strchr(link, '/');
 		if (p && !strncmp(p, "/data/", 6)) {
@@ -180,18 +268,10 @@ static int report(const char *pid)
 	}
 	fclose(f);
 	struct stat st;
-	if (stat("/data/watched.txt", &st))
-		die("stat /data/watched.txt");
-	printf("ino /data/watched.txt %lx\n", (unsigned long)st.st_ino);
-	int events = 0;
-	f = fopen("/data/events", "r");
-	if (f) {
-		int ch;
-		while ((ch = fgetc(f)) != EOF)
-			events += ch == '\n';
-		fclose(f);
-	}
-	printf("events %d\n", events);
+	if (stat(inode, &st))
+		die(inode);
+	printf("ino %s %lx\n", inode, (unsigned long)st.st_ino);
+	printf("events %d\n", lines("/data/events") + lines("/tmp/events"));
 	return 0;
 }
 
@@ -201,8 +281,12 @@ int main(int argc, char **argv)
 		hold(0);
 	if (argc == 3 && !strcmp(argv[1], "hold") && !strcmp(argv[2], "append"))
 		hold(1);
+	if (argc == 3 && !strcmp(argv[1], "fanotify"))
+		fanotify(argv[2]);
+	if (argc == 3 && !strcmp(argv[1], "open"))
+		hold_open(argv[2]);
 	if ((argc == 2 || argc == 3) && !strcmp(argv[1], "report"))
-		return report(argc == 3 ? argv[2] : "1");
-	fprintf(stderr, "usage: holder hold [append] | holder report [PID]\n");
+		return report(argc == 3 ? argv[2] : "/data/watched.txt");
+	fprintf(stderr, "usage: holder hold [append] | holder fanotify PATH | holder open PATH | holder report [PATH]\n");
 	return 2;
 }
