@@ -2,6 +2,7 @@ package proto
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/checkpoint-restore/go-criu/v7/magic"
 )
@@ -37,7 +38,13 @@ type magicTable struct {
 	byValue map[uint32]string
 }
 
-func loadMagicTable() magicTable {
+// loadMagicTable is the magic table, built once per process (go-criu's
+// LoadMagic builds its maps anew on every call, which cost each image
+// read a third of its time) and never written after: the maps are only
+// read.
+var loadMagicTable = sync.OnceValue(buildMagicTable)
+
+func buildMagicTable() magicTable {
 	m := magic.LoadMagic()
 	t := magicTable{byName: make(map[string]uint32, len(m.ByName)), byValue: make(map[uint32]string, len(m.ByValue))}
 	for name, v := range m.ByName {
