@@ -55,6 +55,7 @@ func newWorld(t *testing.T) *world {
 	if built.err != nil {
 		t.Fatal(built.err)
 	}
+	noteRuntime(t)
 	criuDir := criuDir(t)
 	dir := worldDir(t)
 	w := &world{t: t, dir: dir,
