@@ -167,7 +167,7 @@ func (p *proxy) fromRuntime(ctx context.Context) {
 // not ask for. At CRIU's EOF it shuts the runtime's socket for writing.
 func (p *proxy) fromCRIU(ctx context.Context) {
 	defer unix.Shutdown(p.rt, unix.SHUT_WR)
-	defer p.finishPending(false) // CRIU gone without a dump response
+	defer p.finishPending(ctx, false) // CRIU gone without a dump response
 	for {
 		pk, err := recvPacket(p.criu)
 		if err != nil {
@@ -186,7 +186,7 @@ func (p *proxy) fromCRIU(ctx context.Context) {
 func (p *proxy) handleFromCRIU(ctx context.Context, pk packet) error {
 	var resp proto.CriuResp
 	if err := unmarshalReq.Unmarshal(pk.data, &resp); err != nil || resp.GetType() != proto.CriuReqNotify {
-		p.finishPending(err == nil && resp.GetType() == proto.CriuReqDump && resp.GetSuccess())
+		p.finishPending(ctx, err == nil && resp.GetType() == proto.CriuReqDump && resp.GetSuccess())
 		return p.toRuntime(pk)
 	}
 	p.mu.Lock()
@@ -214,11 +214,23 @@ type pendingWork struct {
 	work func(ctx context.Context, run bool)
 }
 
-// setPending keeps post-dump's deferred work until CRIU's dump response.
-func (p *proxy) setPending(what string, work func(ctx context.Context, run bool)) {
+// setPending keeps post-dump's deferred work until CRIU's dump response,
+// unless *gaveUp (read under p.mu, which runHook sets it under): the proxy
+// answered CRIU without the hook that hands the work over, so CRIU may
+// have let the tasks go before the hook observed them, and the proxy said
+// the images are as the hook left them then. Such work is dropped at once
+// (run false: it only releases what it holds) and setPending says so.
+func (p *proxy) setPending(what string, gaveUp *bool, work func(ctx context.Context, run bool)) {
 	p.mu.Lock()
-	p.pending = &pendingWork{what, work}
+	late := *gaveUp
+	if !late {
+		p.pending = &pendingWork{what, work}
+	}
 	p.mu.Unlock()
+	if late {
+		work(context.Background(), false)
+		p.logf("post-dump: the %s after the freeze was handed over after the proxy answered CRIU without it: dropped", what)
+	}
 }
 
 // finishPending runs post-dump's deferred work when CRIU answered the
@@ -229,8 +241,9 @@ func (p *proxy) setPending(what string, work func(ctx context.Context, run bool)
 // checked and gets no manifest. The work has the hook's budget, and is
 // left behind (with its context cancelled, so it writes nothing more)
 // when it has not returned a grace after it: the runtime is never kept
-// waiting longer.
-func (p *proxy) finishPending(dumped bool) {
+// waiting longer. ctx is the proxy's: a signal to the proxy stops the
+// work as it stops the hook.
+func (p *proxy) finishPending(ctx context.Context, dumped bool) {
 	p.mu.Lock()
 	pw := p.pending
 	p.pending = nil
@@ -239,7 +252,7 @@ func (p *proxy) finishPending(dumped bool) {
 		return
 	}
 	budget, grace := p.bounds()
-	ctx, cancel := context.WithTimeoutCause(context.Background(), budget, fmt.Errorf("the proxy's budget for post-dump's %s after the freeze (%v) is spent", pw.what, budget))
+	ctx, cancel := context.WithTimeoutCause(ctx, budget, fmt.Errorf("the proxy's budget for post-dump's %s after the freeze (%v) is spent", pw.what, budget))
 	defer cancel()
 	start := time.Now()
 	done := make(chan struct{})
