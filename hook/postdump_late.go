@@ -71,7 +71,12 @@ func postDumpLate(ctx context.Context, imageDir string, fopts fixup.Options, han
 
 // finishLate logs the late check's outcome and writes the manifest, as
 // the in-freeze post-dump does; an unrepairable dump cannot be failed any
-// more and is said to be so.
+// more and is said to be so. Unlike the in-freeze post-dump it removes no
+// manifest: an earlier dump's went when the check was handed over, so one
+// there now was written during this dump by another post-dump (a config
+// file's action script as well as the proxy, CRIU ≥ 3.19 runs both), for
+// the files.img it left (its digest says which), and a stopped or failed
+// check must not take it away.
 func finishLate(ctx context.Context, dir string, rep *fixup.Report, err error, log *Logger) {
 	if rep != nil {
 		logReport(rep, log)
@@ -85,7 +90,7 @@ func finishLate(ctx context.Context, dir string, rep *fixup.Report, err error, l
 	default:
 		log.Printf("post-dump: cannot help, %s: %s", filesImgState(rep), quote.Error(err))
 	}
-	if rep == nil || ctx.Err() != nil || !writeManifest(dir, rep, log) {
-		dropStaleManifest(dir, rep != nil && rep.DryRun, log)
+	if rep != nil && ctx.Err() == nil {
+		writeManifest(dir, rep, log)
 	}
 }
