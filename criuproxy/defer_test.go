@@ -186,3 +186,24 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// Real CRIU (swrk without keep_open) exits right after its dump response,
+// while the proxy still runs the check after the freeze. A check longer
+// than the proxy's drain time (but within its budget) must still end in
+// the dump's answer reaching the runtime: the proxy holds that answer, so
+// CRIU's exit is no reason to close the runtime's socket.
+func TestLongLateCheckAfterCRIUExitedStillAnswers(t *testing.T) {
+	late := drainTime + 500*time.Millisecond
+	h := startProxy(t, setup{scripts: threeScripts, env: []string{envFakeOneDump + "=1", envLateSleep + "=" + late.String(), envProxyBudget + "=20s"}})
+	h.send(encodeRequest(t, proto.CriuReqDump, dumpOpts(h.imagesFD, false)))
+	r := decodeResp(t, h.recv().data)
+	if r.GetType() != proto.CriuReqDump || !r.GetSuccess() {
+		t.Fatalf("the runtime got %v, want the dump's success", r)
+	}
+	if code := h.finish(); code != 0 {
+		t.Errorf("the proxy exited %d, want CRIU's 0", code)
+	}
+	if _, err := os.Stat(filepath.Join(h.dir, manifest.FileName)); err != nil {
+		t.Errorf("the late check (%v) wrote no manifest: %v", late, err)
+	}
+}

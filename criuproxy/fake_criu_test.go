@@ -28,6 +28,7 @@ const (
 	envFakeStall     = "OVLFIX_FAKE_STALL"      // "1": on DUMP, wait for a signal, exit 128+n
 	envFakeFail      = "OVLFIX_FAKE_FAIL"       // "1": fail the dump after its notifications
 	envFakeRespDelay = "OVLFIX_FAKE_RESP_DELAY" // a duration: wait that long before the dump's response
+	envFakeOneDump   = "OVLFIX_FAKE_ONE_DUMP"   // "1": exit 0 after a dump, as cr_service_work does without keep_open
 	fakeUnknownTag   = protowire.Number(4242)   // a field no CRIU version has
 )
 
@@ -107,6 +108,9 @@ func runFakeCRIU(fdArg string) int {
 			f.send(respBytes(&proto.CriuResp{Type: req.Type, Success: gproto.Bool(true)}, "version-future"))
 		case proto.CriuReqDump, proto.CriuReqRestore:
 			f.dump(&req)
+			if os.Getenv(envFakeOneDump) == "1" {
+				return 0
+			}
 		default:
 			f.send(respBytes(&proto.CriuResp{Type: req.Type, Success: gproto.Bool(false), CrErrmsg: gproto.String("Invalid req")}, ""))
 		}

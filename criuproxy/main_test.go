@@ -139,6 +139,7 @@ const (
 	lateStartedRecord   = "late-check-started"
 	lateStoppedRecord   = "late-check-stopped"
 	envHookLateHandover = "OVLFIX_TEST_HOOK_LATE_HANDOVER" // post-dump hands over its check after the proxy gave up on it
+	envLateSleep        = "OVLFIX_TEST_LATE_SLEEP"         // a duration the deferred check takes before it writes
 )
 
 // deferTestCheck defers a stand-in for post-dump's check after the freeze,
@@ -154,6 +155,9 @@ func deferTestCheck(env hook.Env, opts hook.Options) {
 		defer d.Close()
 		if !run {
 			return
+		}
+		if d, err := time.ParseDuration(os.Getenv(envLateSleep)); err == nil {
+			time.Sleep(d)
 		}
 		if os.Getenv(envLateWaitCtx) != "" {
 			appendFakeLog(lateStartedRecord)

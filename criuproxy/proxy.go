@@ -57,7 +57,10 @@ type proxy struct {
 	mu      sync.Mutex
 	cur     request      // the runtime's current request
 	pending *pendingWork // post-dump's work after the freeze (hook.Options.DeferCheck, DeferManifest)
-	log     sync.Mutex
+	// finishing is open while finishPending runs that work, which holds
+	// CRIU's dump response (bounded by its budget and grace).
+	finishing chan struct{}
+	log       sync.Mutex
 }
 
 func (p *proxy) logf(format string, args ...any) {
@@ -109,13 +112,37 @@ func Run(ctx context.Context, opts Options) (syscall.WaitStatus, error) {
 	if werr != nil {
 		return 0, fmt.Errorf("waiting for CRIU (pid %d): %w", p.criuPID, werr)
 	}
-	select {
-	case <-drained:
-	case <-time.After(drainTime):
-		p.logf("CRIU exited but its socket is still open (held by a child of CRIU?): closing the runtime's")
-		_ = unix.Shutdown(p.rt, unix.SHUT_WR)
-	}
+	p.awaitDrain(drained)
 	return state.Sys().(syscall.WaitStatus), nil
+}
+
+// awaitDrain waits, once CRIU has exited, for fromCRIU to relay CRIU's
+// last packets (drained), at most drainTime, and then shuts the runtime's
+// socket. The time post-dump's work after the freeze takes does not count:
+// CRIU exits right after its dump response (swrk without keep_open), which
+// the proxy holds until that work is done (finishPending, bounded by its
+// budget and grace), and the runtime must still get it.
+func (p *proxy) awaitDrain(drained <-chan struct{}) {
+	timer := time.NewTimer(drainTime)
+	defer timer.Stop()
+	for {
+		select {
+		case <-drained:
+			return
+		case <-timer.C:
+			p.mu.Lock()
+			finishing := p.finishing
+			p.mu.Unlock()
+			if finishing != nil {
+				<-finishing
+				timer.Reset(drainTime)
+				continue
+			}
+			p.logf("CRIU exited but its socket is still open (held by a child of CRIU?): closing the runtime's")
+			_ = unix.Shutdown(p.rt, unix.SHUT_WR)
+			return
+		}
+	}
 }
 
 func (p *proxy) forwardSignals(proc *os.Process, exited <-chan struct{}) {
@@ -247,6 +274,16 @@ func (p *proxy) finishPending(ctx context.Context, dumped bool) {
 	p.mu.Lock()
 	pw := p.pending
 	p.pending = nil
+	if pw != nil {
+		finishing := make(chan struct{})
+		p.finishing = finishing
+		defer func() {
+			p.mu.Lock()
+			p.finishing = nil
+			p.mu.Unlock()
+			close(finishing)
+		}()
+	}
 	p.mu.Unlock()
 	if pw == nil {
 		return
