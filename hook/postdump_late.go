@@ -12,8 +12,10 @@ import (
 
 // LateCheck is post-dump's check after the freeze (Options.DeferCheck):
 // the caller runs it once CRIU has finished the dump, with run true and a
-// context that bounds it, or with run false when the dump failed (it then
-// only releases what it holds). It logs its own outcome; it never fails
+// context that bounds it, or with run false when the dump failed or the
+// observation cannot be trusted to be of the frozen tasks (the caller
+// answered CRIU before post-dump handed it over); it then only releases
+// what it holds. It logs its own outcome; it never fails
 // the dump (the tasks are already let go).
 type LateCheck func(ctx context.Context, run bool)
 
@@ -59,7 +61,7 @@ func postDumpLate(ctx context.Context, imageDir string, fopts fixup.Options, han
 		defer obs.Close()
 		defer log.Flush()
 		if !run {
-			log.Printf("post-dump: the dump did not succeed: files.img not checked")
+			log.Printf("post-dump: the check after the freeze was dropped (the dump did not succeed, or the proxy answered CRIU without this post-dump): files.img not checked")
 			return
 		}
 		rep, err := obs.Finish(ctx, true)
