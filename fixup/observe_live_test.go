@@ -254,3 +254,43 @@ func TestObserveReleasesWhatItHolds(t *testing.T) {
 		t.Errorf("the in-freeze Finish and Close left %d fds open", n)
 	}
 }
+
+// TestFinishStoppedWritesNothing: a check after the freeze whose context
+// ends while it runs (the proxy's budget, SIGTERM to the proxy) writes
+// nothing: files.img stays CRIU's, and no backup or report appears. Here
+// the context ends while the first task is checked, after the tasks
+// exited.
+func TestFinishStoppedWritesNothing(t *testing.T) {
+	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
+	f := fixuptest.Build(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	checking := false
+	reads := 0
+	clock := func() time.Time {
+		if checking {
+			if reads++; reads == 1 {
+				cancel() // the first task's check: the second one sees it
+			}
+		}
+		return time.Now()
+	}
+	o, err := Observe(context.Background(), f.Dir, Options{RootPID: f.RootPID, TreeTime: time.Hour, now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	before := testenv.DirFiles(t, f.Dir)
+	exitTree(t, c, f)
+	checking = true
+	if _, err := o.Finish(ctx, true); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Finish stopped midway: %v, want context.Canceled", err)
+	}
+	after := testenv.DirFiles(t, f.Dir)
+	if len(after) != len(before) {
+		t.Errorf("a stopped check left %v, the images were %v", testenv.Names(after), testenv.Names(before))
+	}
+	if !bytes.Equal(after[proto.FilesImg], f.Original) {
+		t.Error("a stopped check changed files.img")
+	}
+}
