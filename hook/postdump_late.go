@@ -76,7 +76,8 @@ func postDumpLate(ctx context.Context, imageDir string, fopts fixup.Options, han
 // more and is said to be so. Unlike the in-freeze post-dump it removes no
 // manifest: an earlier dump's went when the check was handed over, so one
 // there now was written during this dump by another post-dump (a config
-// file's action script as well as the proxy, CRIU ≥ 3.19 runs both), for
+// file's action script as well as the proxy: CRIU ≥ 3.19 sends the RPC
+// notification, then runs the config file's scripts), for
 // the files.img it left (its digest says which), and a stopped or failed
 // check must not take it away.
 func finishLate(ctx context.Context, dir string, rep *fixup.Report, err error, log *Logger) {

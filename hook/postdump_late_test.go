@@ -88,10 +88,12 @@ func TestPostDumpDefersTheCheck(t *testing.T) {
 }
 
 // TestLateCheckKeepsAnEarlierRepair: a careless user has both routes (an
-// action-script line in runc.conf and the proxy; CRIU ≥ 3.19 runs both).
-// The proxy's post-dump observes and hands its check over; the config
-// script's post-dump then repairs files.img and writes the report and the
-// manifest inside the same freeze. The late check finds files.img changed
+// action-script line in runc.conf and the proxy). CRIU ≥ 3.19 in RPC mode
+// sends the notification first and then runs the config file's scripts
+// (criu/action-scripts.c run_scripts: SCRIPTS_RPC falls through to
+// SCRIPTS_SHELL), so the proxy's post-dump observes and hands its check
+// over, and the config script's post-dump then repairs files.img and
+// writes the report and the manifest inside the same freeze. The late check finds files.img changed
 // since it read it and writes nothing: every file, the manifest too, must
 // stay as the script's run left them.
 func TestLateCheckKeepsAnEarlierRepair(t *testing.T) {
