@@ -7,6 +7,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/ovlfix/ovlfix/proto"
 	"golang.org/x/sys/unix"
@@ -20,13 +21,15 @@ import (
 // line ("got ..." / "sent ...") in $OVLFIX_FAKE_LOG, so that the tests can
 // compare them with what the runtime side saw.
 const (
-	envFakeLog     = "OVLFIX_FAKE_LOG"
-	envFakeExit    = "OVLFIX_FAKE_EXIT"     // exit code at EOF
-	envFakeInherit = "OVLFIX_FAKE_INHERIT"  // an fd number the fake writes "inherited" to
-	envFakeScripts = "OVLFIX_FAKE_SCRIPTS"  // notifications of a dump, comma-separated
-	envFakeStall   = "OVLFIX_FAKE_STALL"    // "1": on DUMP, wait for a signal, exit 128+n
-	envFakeFail    = "OVLFIX_FAKE_FAIL"     // "1": fail the dump after its notifications
-	fakeUnknownTag = protowire.Number(4242) // a field no CRIU version has
+	envFakeLog       = "OVLFIX_FAKE_LOG"
+	envFakeExit      = "OVLFIX_FAKE_EXIT"       // exit code at EOF
+	envFakeInherit   = "OVLFIX_FAKE_INHERIT"    // an fd number the fake writes "inherited" to
+	envFakeScripts   = "OVLFIX_FAKE_SCRIPTS"    // notifications of a dump, comma-separated
+	envFakeStall     = "OVLFIX_FAKE_STALL"      // "1": on DUMP, wait for a signal, exit 128+n
+	envFakeFail      = "OVLFIX_FAKE_FAIL"       // "1": fail the dump after its notifications
+	envFakeRespDelay = "OVLFIX_FAKE_RESP_DELAY" // a duration: wait that long before the dump's response
+	envFakeOneDump   = "OVLFIX_FAKE_ONE_DUMP"   // "1": exit 0 after a dump, as cr_service_work does without keep_open
+	fakeUnknownTag   = protowire.Number(4242)   // a field no CRIU version has
 )
 
 // withUnknown appends an unknown length-delimited field to an encoding.
@@ -105,6 +108,9 @@ func runFakeCRIU(fdArg string) int {
 			f.send(respBytes(&proto.CriuResp{Type: req.Type, Success: gproto.Bool(true)}, "version-future"))
 		case proto.CriuReqDump, proto.CriuReqRestore:
 			f.dump(&req)
+			if os.Getenv(envFakeOneDump) == "1" {
+				return 0
+			}
 		default:
 			f.send(respBytes(&proto.CriuResp{Type: req.Type, Success: gproto.Bool(false), CrErrmsg: gproto.String("Invalid req")}, ""))
 		}
@@ -185,6 +191,9 @@ func (f *fakeCRIU) dump(req *proto.CriuReq) {
 	if os.Getenv(envFakeFail) == "1" {
 		fail("fake: the dump failed after post-dump")
 		return
+	}
+	if d, err := time.ParseDuration(os.Getenv(envFakeRespDelay)); err == nil {
+		time.Sleep(d)
 	}
 	f.send(respBytes(&proto.CriuResp{Type: req.Type, Success: gproto.Bool(true)}, "dump-future"))
 }

@@ -123,6 +123,9 @@ func (p *proxy) runHook(ctx context.Context, action string, req request) bool {
 	// second Close, of a hook left behind, is harmless).
 	f := openCRIULog(p.criuPID, req.logFile)
 	var deferred atomic.Bool
+	// gaveUp (under p.mu) is set once the proxy answers CRIU without the
+	// hook: work the hook hands over after that is dropped (setPending).
+	var gaveUp bool
 	defer func() {
 		if f != nil && !deferred.Load() {
 			f.Close()
@@ -141,7 +144,7 @@ func (p *proxy) runHook(ctx context.Context, action string, req request) bool {
 		}
 		hopts.DeferManifest = func(write func()) {
 			deferred.Store(true)
-			p.setPending("manifest write", func(_ context.Context, run bool) {
+			p.setPending("manifest write", &gaveUp, func(_ context.Context, run bool) {
 				if run {
 					write()
 				}
@@ -150,7 +153,7 @@ func (p *proxy) runHook(ctx context.Context, action string, req request) bool {
 		}
 		hopts.DeferCheck = func(check hook.LateCheck) {
 			deferred.Store(true)
-			p.setPending("check", func(ctx context.Context, run bool) {
+			p.setPending("check", &gaveUp, func(ctx context.Context, run bool) {
 				check(ctx, run)
 				closeLog()
 			})
@@ -174,6 +177,9 @@ func (p *proxy) runHook(ctx context.Context, action string, req request) bool {
 		select {
 		case err = <-done:
 		case <-time.After(grace):
+			p.mu.Lock()
+			gaveUp = true
+			p.mu.Unlock()
 			p.logf("%s: the hook did not return %v after %v: answering CRIU without it; %s", action, grace, context.Cause(hctx), hook.LeftIfStopped(action))
 			return true
 		}

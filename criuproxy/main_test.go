@@ -62,10 +62,21 @@ func runTestProxy(fdArg string) int {
 	if v := os.Getenv(envProxyBudget); v != "" {
 		budget, _ = time.ParseDuration(v)
 	}
+	// As cmd/ovlfix's criu command: a signal cancels Run's context and is
+	// passed on to CRIU.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	ws, err := Run(context.Background(), Options{
-		Real: self, SocketFD: fd, Log: os.Stderr, Hook: recordingHook, Budget: budget, Grace: budget, Signals: sigs,
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	forward := make(chan os.Signal, 2)
+	go func() {
+		for sig := range sigs {
+			cancel(fmt.Errorf("test proxy: %v", sig))
+			forward <- sig
+		}
+	}()
+	ws, err := Run(ctx, Options{
+		Real: self, SocketFD: fd, Log: os.Stderr, Hook: recordingHook, Budget: budget, Grace: budget, Signals: forward,
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "proxy: %v\n", err)
@@ -91,6 +102,13 @@ func recordingHook(ctx context.Context, env hook.Env, opts hook.Options) error {
 	b, _ := json.Marshal(c)
 	f.Write(append(b, '\n'))
 	f.Close()
+	if opts.DeferCheck != nil && os.Getenv(envHookLateHandover) != "" && env.Action == hook.ActionPostDump {
+		// A post-dump left behind: it hands its check over well after
+		// the proxy answered CRIU without it.
+		<-ctx.Done()
+		grace, _ := time.ParseDuration(os.Getenv(envProxyBudget))
+		time.Sleep(4 * grace)
+	}
 	if opts.DeferCheck != nil {
 		deferTestCheck(env, opts)
 	}
@@ -113,6 +131,17 @@ const deferredWriteRecord = "deferred-write"
 // envLateStuck makes the deferred check block in a call no context ends.
 const envLateStuck = "OVLFIX_TEST_LATE_STUCK"
 
+// envLateWaitCtx makes the deferred check wait for its context's end (at
+// most 30 s), logging lateStartedRecord first and lateStoppedRecord when
+// its context ended; it then writes nothing.
+const (
+	envLateWaitCtx      = "OVLFIX_TEST_LATE_WAIT_CTX"
+	lateStartedRecord   = "late-check-started"
+	lateStoppedRecord   = "late-check-stopped"
+	envHookLateHandover = "OVLFIX_TEST_HOOK_LATE_HANDOVER" // post-dump hands over its check after the proxy gave up on it
+	envLateSleep        = "OVLFIX_TEST_LATE_SLEEP"         // a duration the deferred check takes before it writes
+)
+
 // deferTestCheck defers a stand-in for post-dump's check after the freeze,
 // as hook.Run does: the images directory held now, the manifest written
 // and deferredWriteRecord logged when the proxy runs it with run true;
@@ -122,10 +151,22 @@ func deferTestCheck(env hook.Env, opts hook.Options) {
 	if err != nil {
 		return
 	}
-	opts.DeferCheck(func(_ context.Context, run bool) {
+	opts.DeferCheck(func(ctx context.Context, run bool) {
 		defer d.Close()
 		if !run {
 			return
+		}
+		if d, err := time.ParseDuration(os.Getenv(envLateSleep)); err == nil {
+			time.Sleep(d)
+		}
+		if os.Getenv(envLateWaitCtx) != "" {
+			appendFakeLog(lateStartedRecord)
+			select {
+			case <-ctx.Done():
+				appendFakeLog(lateStoppedRecord + " " + strconv.Quote(context.Cause(ctx).Error()))
+				return
+			case <-time.After(30 * time.Second):
+			}
 		}
 		if os.Getenv(envLateStuck) != "" {
 			var p [2]int
@@ -136,9 +177,15 @@ func deferTestCheck(env hook.Env, opts hook.Options) {
 		if err := os.WriteFile("/proc/self/fd/"+strconv.Itoa(int(d.Fd()))+"/"+manifest.FileName, []byte("{}\n"), 0o644); err != nil {
 			return
 		}
-		if f, err := os.OpenFile(os.Getenv(envFakeLog), os.O_WRONLY|os.O_APPEND, 0); err == nil {
-			fmt.Fprintln(f, deferredWriteRecord)
-			f.Close()
-		}
+		appendFakeLog(deferredWriteRecord)
 	})
+}
+
+// appendFakeLog appends a line to the fake CRIU's log, between its own
+// records.
+func appendFakeLog(line string) {
+	if f, err := os.OpenFile(os.Getenv(envFakeLog), os.O_WRONLY|os.O_APPEND, 0); err == nil {
+		fmt.Fprintln(f, line)
+		f.Close()
+	}
 }

@@ -57,7 +57,10 @@ type proxy struct {
 	mu      sync.Mutex
 	cur     request      // the runtime's current request
 	pending *pendingWork // post-dump's work after the freeze (hook.Options.DeferCheck, DeferManifest)
-	log     sync.Mutex
+	// finishing is open while finishPending runs that work, which holds
+	// CRIU's dump response (bounded by its budget and grace).
+	finishing chan struct{}
+	log       sync.Mutex
 }
 
 func (p *proxy) logf(format string, args ...any) {
@@ -109,13 +112,37 @@ func Run(ctx context.Context, opts Options) (syscall.WaitStatus, error) {
 	if werr != nil {
 		return 0, fmt.Errorf("waiting for CRIU (pid %d): %w", p.criuPID, werr)
 	}
-	select {
-	case <-drained:
-	case <-time.After(drainTime):
-		p.logf("CRIU exited but its socket is still open (held by a child of CRIU?): closing the runtime's")
-		_ = unix.Shutdown(p.rt, unix.SHUT_WR)
-	}
+	p.awaitDrain(drained)
 	return state.Sys().(syscall.WaitStatus), nil
+}
+
+// awaitDrain waits, once CRIU has exited, for fromCRIU to relay CRIU's
+// last packets (drained), at most drainTime, and then shuts the runtime's
+// socket. The time post-dump's work after the freeze takes does not count:
+// CRIU exits right after its dump response (swrk without keep_open), which
+// the proxy holds until that work is done (finishPending, bounded by its
+// budget and grace), and the runtime must still get it.
+func (p *proxy) awaitDrain(drained <-chan struct{}) {
+	timer := time.NewTimer(drainTime)
+	defer timer.Stop()
+	for {
+		select {
+		case <-drained:
+			return
+		case <-timer.C:
+			p.mu.Lock()
+			finishing := p.finishing
+			p.mu.Unlock()
+			if finishing != nil {
+				<-finishing
+				timer.Reset(drainTime)
+				continue
+			}
+			p.logf("CRIU exited but its socket is still open (held by a child of CRIU?): closing the runtime's")
+			_ = unix.Shutdown(p.rt, unix.SHUT_WR)
+			return
+		}
+	}
 }
 
 func (p *proxy) forwardSignals(proc *os.Process, exited <-chan struct{}) {
@@ -167,7 +194,7 @@ func (p *proxy) fromRuntime(ctx context.Context) {
 // not ask for. At CRIU's EOF it shuts the runtime's socket for writing.
 func (p *proxy) fromCRIU(ctx context.Context) {
 	defer unix.Shutdown(p.rt, unix.SHUT_WR)
-	defer p.finishPending(false) // CRIU gone without a dump response
+	defer p.finishPending(ctx, false) // CRIU gone without a dump response
 	for {
 		pk, err := recvPacket(p.criu)
 		if err != nil {
@@ -186,7 +213,7 @@ func (p *proxy) fromCRIU(ctx context.Context) {
 func (p *proxy) handleFromCRIU(ctx context.Context, pk packet) error {
 	var resp proto.CriuResp
 	if err := unmarshalReq.Unmarshal(pk.data, &resp); err != nil || resp.GetType() != proto.CriuReqNotify {
-		p.finishPending(err == nil && resp.GetType() == proto.CriuReqDump && resp.GetSuccess())
+		p.finishPending(ctx, err == nil && resp.GetType() == proto.CriuReqDump && resp.GetSuccess())
 		return p.toRuntime(pk)
 	}
 	p.mu.Lock()
@@ -214,11 +241,23 @@ type pendingWork struct {
 	work func(ctx context.Context, run bool)
 }
 
-// setPending keeps post-dump's deferred work until CRIU's dump response.
-func (p *proxy) setPending(what string, work func(ctx context.Context, run bool)) {
+// setPending keeps post-dump's deferred work until CRIU's dump response,
+// unless *gaveUp (read under p.mu, which runHook sets it under): the proxy
+// answered CRIU without the hook that hands the work over, so CRIU may
+// have let the tasks go before the hook observed them, and the proxy said
+// the images are as the hook left them then. Such work is dropped at once
+// (run false: it only releases what it holds) and setPending says so.
+func (p *proxy) setPending(what string, gaveUp *bool, work func(ctx context.Context, run bool)) {
 	p.mu.Lock()
-	p.pending = &pendingWork{what, work}
+	late := *gaveUp
+	if !late {
+		p.pending = &pendingWork{what, work}
+	}
 	p.mu.Unlock()
+	if late {
+		work(context.Background(), false)
+		p.logf("post-dump: the %s after the freeze was handed over after the proxy answered CRIU without it: dropped", what)
+	}
 }
 
 // finishPending runs post-dump's deferred work when CRIU answered the
@@ -229,17 +268,28 @@ func (p *proxy) setPending(what string, work func(ctx context.Context, run bool)
 // checked and gets no manifest. The work has the hook's budget, and is
 // left behind (with its context cancelled, so it writes nothing more)
 // when it has not returned a grace after it: the runtime is never kept
-// waiting longer.
-func (p *proxy) finishPending(dumped bool) {
+// waiting longer. ctx is the proxy's: a signal to the proxy stops the
+// work as it stops the hook.
+func (p *proxy) finishPending(ctx context.Context, dumped bool) {
 	p.mu.Lock()
 	pw := p.pending
 	p.pending = nil
+	if pw != nil {
+		finishing := make(chan struct{})
+		p.finishing = finishing
+		defer func() {
+			p.mu.Lock()
+			p.finishing = nil
+			p.mu.Unlock()
+			close(finishing)
+		}()
+	}
 	p.mu.Unlock()
 	if pw == nil {
 		return
 	}
 	budget, grace := p.bounds()
-	ctx, cancel := context.WithTimeoutCause(context.Background(), budget, fmt.Errorf("the proxy's budget for post-dump's %s after the freeze (%v) is spent", pw.what, budget))
+	ctx, cancel := context.WithTimeoutCause(ctx, budget, fmt.Errorf("the proxy's budget for post-dump's %s after the freeze (%v) is spent", pw.what, budget))
 	defer cancel()
 	start := time.Now()
 	done := make(chan struct{})

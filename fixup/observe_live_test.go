@@ -170,3 +170,127 @@ func heldPath(t *testing.T, c *scenario.Child, label string) string {
 	t.Fatalf("no held object %q", label)
 	return ""
 }
+
+// openFDCount is how many fds this process holds.
+func openFDCount(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// TestObserveReleasesWhatItHolds: every way out of the two steps gives
+// back the root fds and the namespace pins of the captures (a pin keeps a
+// container's mounts busy): Observe stopped after it captured a task
+// (ctx cancelled before the next), Close without Finish (a dropped
+// check), Finish then Close, and FrozenOnly's in-freeze Finish.
+func TestObserveReleasesWhatItHolds(t *testing.T) {
+	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
+	f := fixuptest.Build(t, c)
+	before := openFDCount(t)
+
+	// The tree clock is read once at the start and once per task scanned:
+	// its second reading (the first task's scan) cancels, so the second
+	// task is not observed.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reads := 0
+	clock := func() time.Time {
+		if reads++; reads == 2 {
+			cancel()
+		}
+		return time.Now()
+	}
+	if _, err := Observe(ctx, copyImages(t, f.Dir), Options{RootPID: f.RootPID, TreeTime: time.Hour, now: clock}); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Observe cancelled after its first task: %v, want context.Canceled", err)
+	}
+	if reads < 2 {
+		t.Fatalf("the clock was read %d times: the first task was not scanned", reads)
+	}
+	if n := openFDCount(t) - before; n != 0 {
+		t.Errorf("Observe stopped midway left %d fds open", n)
+	}
+
+	o, err := Observe(context.Background(), copyImages(t, f.Dir), Options{RootPID: f.RootPID, DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if openFDCount(t) == before {
+		t.Fatal("Observe holds no fd: nothing captured?")
+	}
+	o.Close()
+	if n := openFDCount(t) - before; n != 0 {
+		t.Errorf("a dropped observation left %d fds open", n)
+	}
+
+	o, err = Observe(context.Background(), copyImages(t, f.Dir), Options{RootPID: f.RootPID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := o.Finish(context.Background(), true); err != nil {
+		t.Fatal(err)
+	}
+	o.Close()
+	if n := openFDCount(t) - before; n != 0 {
+		t.Errorf("Finish and Close left %d fds open", n)
+	}
+
+	dir := copyImages(t, f.Dir)
+	setEntryMnt(t, dir, f.IDs["good"], 999999)
+	o, err = Observe(context.Background(), dir, Options{RootPID: f.RootPID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if why := o.FrozenOnly(); why == "" {
+		t.Fatal("FrozenOnly is empty for a mount in no mountinfo")
+	}
+	if _, err := o.Finish(context.Background(), false); err != nil {
+		t.Errorf("in-freeze Finish (mount 999999 repaired from the live fd): %v", err)
+	}
+	o.Close()
+	if n := openFDCount(t) - before; n != 0 {
+		t.Errorf("the in-freeze Finish and Close left %d fds open", n)
+	}
+}
+
+// TestFinishStoppedWritesNothing: a check after the freeze whose context
+// ends while it runs (the proxy's budget, SIGTERM to the proxy) writes
+// nothing: files.img stays CRIU's, and no backup or report appears. Here
+// the context ends while the first task is checked, after the tasks
+// exited.
+func TestFinishStoppedWritesNothing(t *testing.T) {
+	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
+	f := fixuptest.Build(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	checking := false
+	reads := 0
+	clock := func() time.Time {
+		if checking {
+			if reads++; reads == 1 {
+				cancel() // the first task's check: the second one sees it
+			}
+		}
+		return time.Now()
+	}
+	o, err := Observe(context.Background(), f.Dir, Options{RootPID: f.RootPID, TreeTime: time.Hour, now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer o.Close()
+	before := testenv.DirFiles(t, f.Dir)
+	exitTree(t, c, f)
+	checking = true
+	if _, err := o.Finish(ctx, true); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Finish stopped midway: %v, want context.Canceled", err)
+	}
+	after := testenv.DirFiles(t, f.Dir)
+	if len(after) != len(before) {
+		t.Errorf("a stopped check left %v, the images were %v", testenv.Names(after), testenv.Names(before))
+	}
+	if !bytes.Equal(after[proto.FilesImg], f.Original) {
+		t.Error("a stopped check changed files.img")
+	}
+}

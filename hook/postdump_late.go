@@ -12,8 +12,10 @@ import (
 
 // LateCheck is post-dump's check after the freeze (Options.DeferCheck):
 // the caller runs it once CRIU has finished the dump, with run true and a
-// context that bounds it, or with run false when the dump failed (it then
-// only releases what it holds). It logs its own outcome; it never fails
+// context that bounds it, or with run false when the dump failed or the
+// observation cannot be trusted to be of the frozen tasks (the caller
+// answered CRIU before post-dump handed it over); it then only releases
+// what it holds. It logs its own outcome; it never fails
 // the dump (the tasks are already let go).
 type LateCheck func(ctx context.Context, run bool)
 
@@ -59,7 +61,7 @@ func postDumpLate(ctx context.Context, imageDir string, fopts fixup.Options, han
 		defer obs.Close()
 		defer log.Flush()
 		if !run {
-			log.Printf("post-dump: the dump did not succeed: files.img not checked")
+			log.Printf("post-dump: the check after the freeze was dropped (the dump did not succeed, or the proxy answered CRIU without this post-dump): files.img not checked")
 			return
 		}
 		rep, err := obs.Finish(ctx, true)
@@ -71,7 +73,13 @@ func postDumpLate(ctx context.Context, imageDir string, fopts fixup.Options, han
 
 // finishLate logs the late check's outcome and writes the manifest, as
 // the in-freeze post-dump does; an unrepairable dump cannot be failed any
-// more and is said to be so.
+// more and is said to be so. Unlike the in-freeze post-dump it removes no
+// manifest: an earlier dump's went when the check was handed over, so one
+// there now was written during this dump by another post-dump (a config
+// file's action script as well as the proxy: CRIU ≥ 3.19 sends the RPC
+// notification, then runs the config file's scripts), for
+// the files.img it left (its digest says which), and a stopped or failed
+// check must not take it away.
 func finishLate(ctx context.Context, dir string, rep *fixup.Report, err error, log *Logger) {
 	if rep != nil {
 		logReport(rep, log)
@@ -85,7 +93,7 @@ func finishLate(ctx context.Context, dir string, rep *fixup.Report, err error, l
 	default:
 		log.Printf("post-dump: cannot help, %s: %s", filesImgState(rep), quote.Error(err))
 	}
-	if rep == nil || ctx.Err() != nil || !writeManifest(dir, rep, log) {
-		dropStaleManifest(dir, rep != nil && rep.DryRun, log)
+	if rep != nil && ctx.Err() == nil {
+		writeManifest(dir, rep, log)
 	}
 }

@@ -86,3 +86,53 @@ func TestPostDumpDefersTheCheck(t *testing.T) {
 		t.Errorf("a dropped check changed files.img")
 	}
 }
+
+// TestLateCheckKeepsAnEarlierRepair: a careless user has both routes (an
+// action-script line in runc.conf and the proxy). CRIU ≥ 3.19 in RPC mode
+// sends the notification first and then runs the config file's scripts
+// (criu/action-scripts.c run_scripts: SCRIPTS_RPC falls through to
+// SCRIPTS_SHELL), so the proxy's post-dump observes and hands its check
+// over, and the config script's post-dump then repairs files.img and
+// writes the report and the manifest inside the same freeze. The late check finds files.img changed
+// since it read it and writes nothing: every file, the manifest too, must
+// stay as the script's run left them.
+func TestLateCheckKeepsAnEarlierRepair(t *testing.T) {
+	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
+	f := fixuptest.Build(t, c)
+	env := Env{Action: ActionPostDump, ImageDir: f.Dir, InitPID: f.RootPID}
+	var late []LateCheck
+	var log bytes.Buffer
+	if err := Run(context.Background(), env, Options{Log: &log, LoadQuirks: noQuirks, DeferCheck: func(l LateCheck) { late = append(late, l) }}); err != nil {
+		t.Fatalf("the proxy's post-dump: %v\n%s", err, log.String())
+	}
+	if len(late) != 1 {
+		t.Fatalf("%d checks handed over, want 1:\n%s", len(late), log.String())
+	}
+	if err := Run(context.Background(), env, Options{Log: &log, LoadQuirks: noQuirks}); err != nil {
+		t.Fatalf("the config script's post-dump: %v\n%s", err, log.String())
+	}
+	before := testenv.DirFiles(t, f.Dir)
+	if _, ok := before[manifest.FileName]; !ok || bytes.Equal(before[proto.FilesImg], f.Original) {
+		t.Fatalf("the config script's post-dump did not repair and write the manifest: %v\n%s", testenv.DirNames(t, f.Dir), log.String())
+	}
+	if err := c.Exit(); err != nil {
+		t.Fatal(err)
+	}
+	log.Reset()
+	late[0](context.Background(), true)
+	after := testenv.DirFiles(t, f.Dir)
+	for name, b := range before {
+		if a, ok := after[name]; !ok || !bytes.Equal(a, b) {
+			t.Errorf("the late check changed or removed %s (still there: %v)", name, ok)
+		}
+	}
+	for name := range after {
+		if _, ok := before[name]; !ok {
+			t.Errorf("the late check added %s", name)
+		}
+	}
+	if !strings.Contains(log.String(), "files.img changed while it was being checked; nothing written") {
+		t.Errorf("the late check does not say files.img changed under it:\n%s", log.String())
+	}
+	t.Logf("late check:\n%s", log.String())
+}
