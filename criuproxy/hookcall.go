@@ -142,12 +142,10 @@ func (p *proxy) runHook(ctx context.Context, action string, req request) bool {
 				f.Close()
 			}
 		}
-		hopts.DeferManifest = func(write func()) {
+		hopts.DeferManifest = func(write hook.LateCheck) {
 			deferred.Store(true)
-			p.setPending("manifest write", &gaveUp, func(_ context.Context, run bool) {
-				if run {
-					write()
-				}
+			p.setPending("manifest write", &gaveUp, func(ctx context.Context, run bool) {
+				write(ctx, run) // run false: it only releases the directory it holds
 				closeLog()
 			})
 		}

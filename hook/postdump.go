@@ -33,7 +33,7 @@ type fixupFunc func(ctx context.Context, dir string, opts fixup.Options) (*fixup
 // deferWrite, when set, receives the manifest's write instead (see
 // Options.DeferManifest): the manifest is computed during the freeze, its
 // encoding, digest and fsynced writes happen when deferWrite's caller says.
-func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, q *quirks.Set, treeTime time.Duration, deferWrite func(write func()), deferCheck func(LateCheck), log *Logger) (*fixup.Report, error) {
+func postDump(ctx context.Context, run fixupFunc, imageDir string, rootPID int, q *quirks.Set, treeTime time.Duration, deferWrite func(LateCheck), deferCheck func(LateCheck), log *Logger) (*fixup.Report, error) {
 	if treeTime == 0 {
 		treeTime = DefaultTreeTime
 	}
@@ -99,7 +99,7 @@ func dropStaleManifest(imageDir string, dryRun bool, log *Logger) {
 // an earlier dump's manifest is removed now, so a dump whose write never
 // comes (CRIU failed it after post-dump) has none. The write logs through
 // log, as writeManifest does, with the held fd shown as ImageDirLabel.
-func deferredManifest(imageDir string, rep *fixup.Report, log *Logger) (func(), error) {
+func deferredManifest(imageDir string, rep *fixup.Report, log *Logger) (LateCheck, error) {
 	d, err := os.OpenFile(imageDir, os.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
@@ -107,8 +107,11 @@ func deferredManifest(imageDir string, rep *fixup.Report, log *Logger) (func(), 
 	if err := unix.Unlinkat(int(d.Fd()), manifest.FileName, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		log.Printf("post-dump: %s of an earlier dump not removed: %s", manifest.FileName, quote.Error(err))
 	}
-	return func() {
+	return func(ctx context.Context, run bool) {
 		defer d.Close()
+		if !run || ctx.Err() != nil {
+			return
+		}
 		dir := "/proc/self/fd/" + strconv.Itoa(int(d.Fd()))
 		log.hideDir(dir, ImageDirLabel)
 		writeManifest(dir, rep, log)

@@ -35,8 +35,8 @@ func TestPostDumpDefersManifest(t *testing.T) {
 	fake := func(context.Context, string, fixup.Options) (*fixup.Report, error) {
 		return &fixup.Report{Checked: 1, Manifest: m}, nil
 	}
-	var writes []func()
-	opts := Options{LoadQuirks: noQuirks, fixupRun: fake, DeferManifest: func(w func()) { writes = append(writes, w) }}
+	var writes []LateCheck
+	opts := Options{LoadQuirks: noQuirks, fixupRun: fake, DeferManifest: func(w LateCheck) { writes = append(writes, w) }}
 	var log bytes.Buffer
 	opts.Log = &log
 	env := Env{Action: ActionPostDump, ImageDir: dir, InitPID: 42}
@@ -49,7 +49,7 @@ func TestPostDumpDefersManifest(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(dir, manifest.FileName)); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("before the deferred write, the images dir has a manifest (%v): the earlier dump's must be gone, this one's not yet written", err)
 	}
-	writes[0]()
+	writes[0](context.Background(), true)
 	got, err := manifest.ReadFile(testenv.ReadFile(t, filepath.Join(dir, manifest.FileName)))
 	if err != nil {
 		t.Fatal(err)
@@ -59,6 +59,27 @@ func TestPostDumpDefersManifest(t *testing.T) {
 	}
 	if s := log.String(); !strings.Contains(s, "provenance of 1 REG entries written to "+manifest.FileName) || strings.Contains(s, "/proc/self/fd/") {
 		t.Errorf("log of the deferred write (must say it, and show the held fd as %s):\n%s", ImageDirLabel, s)
+	}
+
+	// Dropped (the dump failed): nothing written, the held directory closed.
+	writes = nil
+	if err := os.Remove(filepath.Join(dir, manifest.FileName)); err != nil {
+		t.Fatal(err)
+	}
+	fds := func() int { e, _ := os.ReadDir("/proc/self/fd"); return len(e) }
+	before := fds()
+	if err := Run(context.Background(), env, opts); err != nil {
+		t.Fatal(err)
+	}
+	if len(writes) != 1 || fds() != before+1 {
+		t.Fatalf("%d writes deferred holding %d fds, want 1 holding the images directory", len(writes), fds()-before)
+	}
+	writes[0](context.Background(), false)
+	if _, err := os.Lstat(filepath.Join(dir, manifest.FileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a dropped write wrote the manifest (%v)", err)
+	}
+	if n := fds() - before; n != 0 {
+		t.Errorf("a dropped write left %d fds open", n)
 	}
 
 	// A directory post-dump cannot hold open: written during the freeze.

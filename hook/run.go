@@ -46,11 +46,12 @@ type Options struct {
 	// computes the manifest from the frozen tasks, then passes its write
 	// (digest of files.img, encoding, fsynced atomic write; it logs its
 	// own failure) to DeferManifest instead of running it, and the caller
-	// runs it once CRIU has finished the dump, or never if the dump failed.
+	// runs it (run true) once CRIU has finished the dump, or with run false
+	// if the dump failed: then it only closes the directory it holds.
 	// An earlier dump's manifest is removed before. The CRIU proxy uses it;
 	// nil (an action script, which must have finished when it exits):
 	// written during the freeze.
-	DeferManifest func(write func())
+	DeferManifest func(write LateCheck)
 
 	// DeferCheck, when set, takes post-dump's check itself out of the
 	// freeze: post-dump observes the frozen tasks (fixup.Observe: the
