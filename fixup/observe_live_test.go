@@ -18,18 +18,6 @@ import (
 	"github.com/ovlfix/ovlfix/proto"
 )
 
-// copyImages copies the flat images directory src into a new temp dir.
-func copyImages(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	for name, b := range testenv.DirFiles(t, src) {
-		if err := os.WriteFile(filepath.Join(dst, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dst
-}
-
 // exitTree ends the scenario child (and with it, by its death signal, the
 // grandchild) and waits until /proc has neither: its private mount
 // namespace then has no task.
@@ -62,7 +50,7 @@ func exitTree(t *testing.T, c *scenario.Child, f *fixuptest.Fixture) {
 func TestFinishAfterTheTasksExit(t *testing.T) {
 	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
-	ref := copyImages(t, f.Dir)
+	ref := testenv.CopyFiles(t, f.Dir)
 	want, err := Run(context.Background(), ref, Options{RootPID: f.RootPID})
 	if err != nil {
 		t.Fatalf("Run (reference, tasks alive): %v", err)
@@ -125,7 +113,7 @@ func TestFrozenOnlyOnMissingMount(t *testing.T) {
 func TestLateCheckNeverFailsOnAName(t *testing.T) {
 	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
-	frozenDir := copyImages(t, f.Dir)
+	frozenDir := testenv.CopyFiles(t, f.Dir)
 	late, err := Observe(context.Background(), f.Dir, Options{RootPID: f.RootPID, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
@@ -171,16 +159,6 @@ func heldPath(t *testing.T, c *scenario.Child, label string) string {
 	return ""
 }
 
-// openFDCount is how many fds this process holds.
-func openFDCount(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 // TestObserveReleasesWhatItHolds: every way out of the two steps gives
 // back the root fds and the namespace pins of the captures (a pin keeps a
 // container's mounts busy): Observe stopped after it captured a task
@@ -189,7 +167,7 @@ func openFDCount(t *testing.T) int {
 func TestObserveReleasesWhatItHolds(t *testing.T) {
 	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
-	before := openFDCount(t)
+	before := testenv.OpenFDs(t)
 
 	// The tree clock is read once at the start and once per task scanned:
 	// its second reading (the first task's scan) cancels, so the second
@@ -203,29 +181,29 @@ func TestObserveReleasesWhatItHolds(t *testing.T) {
 		}
 		return time.Now()
 	}
-	if _, err := Observe(ctx, copyImages(t, f.Dir), Options{RootPID: f.RootPID, TreeTime: time.Hour, now: clock}); !errors.Is(err, context.Canceled) {
+	if _, err := Observe(ctx, testenv.CopyFiles(t, f.Dir), Options{RootPID: f.RootPID, TreeTime: time.Hour, now: clock}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Observe cancelled after its first task: %v, want context.Canceled", err)
 	}
 	if reads < 2 {
 		t.Fatalf("the clock was read %d times: the first task was not scanned", reads)
 	}
-	if n := openFDCount(t) - before; n != 0 {
+	if n := testenv.OpenFDs(t) - before; n != 0 {
 		t.Errorf("Observe stopped midway left %d fds open", n)
 	}
 
-	o, err := Observe(context.Background(), copyImages(t, f.Dir), Options{RootPID: f.RootPID, DryRun: true})
+	o, err := Observe(context.Background(), testenv.CopyFiles(t, f.Dir), Options{RootPID: f.RootPID, DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if openFDCount(t) == before {
+	if testenv.OpenFDs(t) == before {
 		t.Fatal("Observe holds no fd: nothing captured?")
 	}
 	o.Close()
-	if n := openFDCount(t) - before; n != 0 {
+	if n := testenv.OpenFDs(t) - before; n != 0 {
 		t.Errorf("a dropped observation left %d fds open", n)
 	}
 
-	o, err = Observe(context.Background(), copyImages(t, f.Dir), Options{RootPID: f.RootPID})
+	o, err = Observe(context.Background(), testenv.CopyFiles(t, f.Dir), Options{RootPID: f.RootPID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,11 +211,11 @@ func TestObserveReleasesWhatItHolds(t *testing.T) {
 		t.Fatal(err)
 	}
 	o.Close()
-	if n := openFDCount(t) - before; n != 0 {
+	if n := testenv.OpenFDs(t) - before; n != 0 {
 		t.Errorf("Finish and Close left %d fds open", n)
 	}
 
-	dir := copyImages(t, f.Dir)
+	dir := testenv.CopyFiles(t, f.Dir)
 	setEntryMnt(t, dir, f.IDs["good"], 999999)
 	o, err = Observe(context.Background(), dir, Options{RootPID: f.RootPID})
 	if err != nil {
@@ -250,7 +228,7 @@ func TestObserveReleasesWhatItHolds(t *testing.T) {
 		t.Errorf("in-freeze Finish (mount 999999 repaired from the live fd): %v", err)
 	}
 	o.Close()
-	if n := openFDCount(t) - before; n != 0 {
+	if n := testenv.OpenFDs(t) - before; n != 0 {
 		t.Errorf("the in-freeze Finish and Close left %d fds open", n)
 	}
 }

@@ -66,19 +66,18 @@ func TestPostDumpDefersManifest(t *testing.T) {
 	if err := os.Remove(filepath.Join(dir, manifest.FileName)); err != nil {
 		t.Fatal(err)
 	}
-	fds := func() int { e, _ := os.ReadDir("/proc/self/fd"); return len(e) }
-	before := fds()
+	before := testenv.OpenFDs(t)
 	if err := Run(context.Background(), env, opts); err != nil {
 		t.Fatal(err)
 	}
-	if len(writes) != 1 || fds() != before+1 {
-		t.Fatalf("%d writes deferred holding %d fds, want 1 holding the images directory", len(writes), fds()-before)
+	if len(writes) != 1 || testenv.OpenFDs(t) != before+1 {
+		t.Fatalf("%d writes deferred holding %d fds, want 1 holding the images directory", len(writes), testenv.OpenFDs(t)-before)
 	}
 	writes[0](context.Background(), false)
 	if _, err := os.Lstat(filepath.Join(dir, manifest.FileName)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a dropped write wrote the manifest (%v)", err)
 	}
-	if n := fds() - before; n != 0 {
+	if n := testenv.OpenFDs(t) - before; n != 0 {
 		t.Errorf("a dropped write left %d fds open", n)
 	}
 

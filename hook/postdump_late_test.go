@@ -28,15 +28,7 @@ import (
 func TestPostDumpDefersTheCheck(t *testing.T) {
 	c := scenariotest.StartT(t, "", fixuptest.NestedSpec)
 	f := fixuptest.Build(t, c)
-	ref := t.TempDir()
-	dropped := t.TempDir()
-	for name, b := range testenv.DirFiles(t, f.Dir) {
-		for _, d := range []string{ref, dropped} {
-			if err := os.WriteFile(filepath.Join(d, name), b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
+	ref, dropped := testenv.CopyFiles(t, f.Dir), testenv.CopyFiles(t, f.Dir)
 	run := func(dir string, deferCheck func(LateCheck)) string {
 		var log bytes.Buffer
 		env := Env{Action: ActionPostDump, ImageDir: dir, InitPID: f.RootPID}

@@ -13,15 +13,6 @@ import (
 	"github.com/ovlfix/ovlfix/mountns"
 )
 
-func openFDs(t *testing.T) int {
-	t.Helper()
-	ents, err := os.ReadDir("/proc/self/fd")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return len(ents)
-}
-
 // TestCapturesShareOneView: captures of many tasks in one mount namespace
 // with one root hold one root fd and one namespace pin between them (a
 // container chooses how many tasks it has; two fds per task would let it
@@ -44,7 +35,7 @@ func TestCapturesShareOneView(t *testing.T) {
 		pids = append(pids, cmd.Process.Pid)
 	}
 	var caps []*Capture
-	before := openFDs(t) // os.Process holds a pidfd of each: counted before
+	before := testenv.OpenFDs(t) // os.Process holds a pidfd of each: counted before
 	for _, pid := range pids {
 		c, err := s.Capture(pid, nil)
 		if err != nil {
@@ -52,7 +43,7 @@ func TestCapturesShareOneView(t *testing.T) {
 		}
 		caps = append(caps, c)
 	}
-	if held := openFDs(t) - before; held != 2 {
+	if held := testenv.OpenFDs(t) - before; held != 2 {
 		t.Errorf("%d captures hold %d fds, want 2 (one root, one pin)", tasks, held)
 	}
 	for i, c := range caps {
@@ -68,7 +59,7 @@ func TestCapturesShareOneView(t *testing.T) {
 	if err := caps[0].Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if left := openFDs(t) - before; left != 0 {
+	if left := testenv.OpenFDs(t) - before; left != 0 {
 		t.Errorf("%d fds left after every capture was closed", left)
 	}
 	if len(s.views) != 0 {

@@ -81,7 +81,7 @@ func TestFixupUsageAndExitCodes(t *testing.T) {
 	expect(t, ovlfix(t, "fixup", "-D", t.TempDir(), "--pid", "1", "extra"), exitUsage, "takes no arguments")
 
 	// Real CRIU images and a pid that no longer exists: exit 3.
-	dir := copyDir(t, filepath.Join("..", "..", "testdata", "criu", "basic"))
+	dir := testenv.CopyFiles(t, filepath.Join("..", "..", "testdata", "criu", "basic"))
 	gone := exec.Command("true")
 	if err := gone.Run(); err != nil {
 		t.Fatal(err)
@@ -104,7 +104,7 @@ func TestFixupOutputNotWritable(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root for a read-only bind mount")
 	}
-	dir := copyDir(t, filepath.Join("..", "..", "testdata", "criu", "basic"))
+	dir := testenv.CopyFiles(t, filepath.Join("..", "..", "testdata", "criu", "basic"))
 	script := fmt.Sprintf(`mount --bind %[1]s %[1]s && mount -o remount,bind,ro %[1]s && exec %[2]s fixup -D %[1]s --pid %[3]d`, dir, binary, os.Getpid())
 	cmd := exec.Command("unshare", "-m", "--propagation", "private", "sh", "-c", script)
 	expect(t, run(t, cmd), exitOutput, "cannot be written")
@@ -151,22 +151,11 @@ func sameDir(a, b map[string][]byte) bool {
 	return true
 }
 
-func copyDir(t *testing.T, src string) string {
-	t.Helper()
-	dir := t.TempDir()
-	for n, b := range testenv.DirFiles(t, src) {
-		if err := os.WriteFile(filepath.Join(dir, n), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
-}
-
 // A files.img that is not a regular file is an error about the images, not
 // a usage error: never exit 2 (docs/cli.md reserves 10 for it). The hook
 // lets the dump stand.
 func TestBadImageFileIsNotUsage(t *testing.T) {
-	dir := copyDir(t, filepath.Join("..", "..", "testdata", "criu", "basic"))
+	dir := testenv.CopyFiles(t, filepath.Join("..", "..", "testdata", "criu", "basic"))
 	img := filepath.Join(dir, proto.FilesImg)
 	os.Remove(img)
 	if err := os.Symlink("/etc/hostname", img); err != nil {

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"github.com/ovlfix/ovlfix/proto"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -29,7 +30,7 @@ const interruptBudget = time.Second
 // does.
 func fifoImages(t *testing.T) string {
 	t.Helper()
-	dir := copyDir(t, filepath.Join("..", "..", "testdata", "criu", "basic"))
+	dir := testenv.CopyFiles(t, filepath.Join("..", "..", "testdata", "criu", "basic"))
 	fifo := filepath.Join(dir, proto.FilesImg)
 	if err := os.Remove(fifo); err != nil {
 		t.Fatal(err)

@@ -86,3 +86,38 @@ func ReadFile(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// CopyFiles copies the regular files of the flat directory src (an images
+// directory) into a new temporary directory, mode 0600, and returns it.
+func CopyFiles(t testing.TB, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	ents, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dst
+}
+
+// OpenFDs is how many fds this process holds (/proc/self/fd), for tests
+// that every way out of a function gives back what it opened.
+func OpenFDs(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ovlfix/ovlfix/internal/testenv"
 )
 
 // verifyReport is the part of `ovlfix verify -o json` the test reads.
@@ -204,7 +205,7 @@ func TestVerifyPredictsCRIURestore(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			dir := images
 			if c.images != nil {
-				dir = c.images(copyDir(t, images))
+				dir = c.images(testenv.CopyFiles(t, images))
 			}
 			if c.mutate != nil {
 				if err := c.mutate(); err != nil {
@@ -282,27 +283,4 @@ func writeMode(p, content string, mode os.FileMode) error {
 		return err
 	}
 	return os.Chmod(p, mode)
-}
-
-// copyDir copies the regular files of an images directory.
-func copyDir(t *testing.T, src string) string {
-	t.Helper()
-	dst := t.TempDir()
-	ents, err := os.ReadDir(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join(src, e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o600); err != nil {
-			t.Fatal(fmt.Errorf("copy %s: %w", e.Name(), err))
-		}
-	}
-	return dst
 }
