@@ -11,7 +11,7 @@ LAB=${OVLFIX_LAB:-../shared/lab/run-kernel.sh}
 [ -x "$LAB" ] || { echo "lab-test: $LAB not found (the shared lab sits beside the repo)" >&2; exit 1; }
 kernels=("$@"); [ ${#kernels[@]} -gt 0 ] || kernels=(6.1 6.12)
 # OVLFIX_LAB_PKGS overrides the package list (e.g. to try one package).
-read -r -a pkgs <<< "${OVLFIX_LAB_PKGS:-resolve fdinfo dump mountns proto quirks}"
+read -r -a pkgs <<< "${OVLFIX_LAB_PKGS:-resolve fdinfo dump mountns proto quirks fixup hook}"
 share=$(mktemp -d /var/tmp/ovlfix-lab.XXXXXX)
 trap 'rm -rf "$share"' EXIT
 for p in "${pkgs[@]}"; do go test -c -o "$share/$p.test" "./$p"; done
