@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"testing"
 )
 
 // RepoRoot is ovlfix's module root, found from the test's working
@@ -48,4 +49,15 @@ func BuildStatic(out, src string, opt ...string) error {
 		return fmt.Errorf("gcc -static %s (needs libc6-dev's static libc): %v\n%s", src, err, b)
 	}
 	return nil
+}
+
+// MustRepoRoot is RepoRoot for a test: it fails the test when the root
+// cannot be found.
+func MustRepoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
 }

@@ -15,9 +15,9 @@ import (
 // InCI reports whether the tests run under .ci/run.
 func InCI() bool { return os.Getenv("CI") == "true" }
 
-// unavailable skips the test, or fails it in CI, where a skip would hide
-// a missing feature.
-func unavailable(t testing.TB, why string) {
+// Unavailable skips the test, or fails it in CI, where a skip would hide
+// a missing feature or proof.
+func Unavailable(t testing.TB, why string) {
 	t.Helper()
 	if InCI() {
 		t.Fatalf("CI must run this test, but: %s", why)
@@ -29,7 +29,7 @@ func unavailable(t testing.TB, why string) {
 func RequireRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		unavailable(t, "needs root: it mounts overlays in a private mount namespace")
+		Unavailable(t, "needs root: it mounts overlays in a private mount namespace")
 	}
 }
 
@@ -38,7 +38,7 @@ func RequireRoot(t testing.TB) {
 func RequireFile(t testing.TB, path, made string) {
 	t.Helper()
 	if _, err := os.Stat(path); err != nil {
-		unavailable(t, fmt.Sprintf("%s: %v (%s)", path, err, made))
+		Unavailable(t, fmt.Sprintf("%s: %v (%s)", path, err, made))
 	}
 }
 
@@ -48,7 +48,7 @@ func RequireTool(t testing.TB, name, pkg string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		unavailable(t, name+" not installed (Debian package "+pkg+"; scripts/setup.sh installs it)")
+		Unavailable(t, name+" not installed (Debian package "+pkg+"; scripts/setup.sh installs it)")
 	}
 	return p
 }

@@ -22,16 +22,6 @@ type tools struct {
 
 var criuVersionLine = regexp.MustCompile(`(?m)^Version: 4\.2$`)
 
-// unavailable skips the test, or fails it in CI, where a skip would hide a
-// missing proof.
-func unavailable(t *testing.T, why string) {
-	t.Helper()
-	if testenv.InCI() {
-		t.Fatalf("CI must run this test, but: %s", why)
-	}
-	t.Skip(why)
-}
-
 // setupTools checks what the runs need and builds ovlfix and the holder.
 func setupTools(t *testing.T) tools {
 	t.Helper()
@@ -39,7 +29,7 @@ func setupTools(t *testing.T) tools {
 	testenv.RequireTool(t, "gcc", "gcc")
 	testenv.RequireTool(t, "nsenter", "util-linux")
 	testenv.RequireTool(t, "go", "golang")
-	root := repoRoot(t)
+	root := testenv.MustRepoRoot(t)
 
 	criu := os.Getenv("OVLFIX_CRIU42")
 	if criu == "" {
@@ -51,7 +41,7 @@ func setupTools(t *testing.T) tools {
 		if err != nil {
 			got = strings.TrimSpace(err.Error() + " " + got)
 		}
-		unavailable(t, fmt.Sprintf("needs CRIU 4.2 at %s (or OVLFIX_CRIU42), with the shared libraries of "+
+		testenv.Unavailable(t, fmt.Sprintf("needs CRIU 4.2 at %s (or OVLFIX_CRIU42), with the shared libraries of "+
 			"Debian's criu package (apt-get install criu; ../shared/criu/README.md); --version says: %s", criu, got))
 	}
 
@@ -65,17 +55,7 @@ func setupTools(t *testing.T) tools {
 		t.Fatal(err)
 	}
 	if err := testenv.BuildStatic(tl.holder, filepath.Join("testdata", "holder.c"), "-O2"); err != nil {
-		unavailable(t, err.Error())
+		testenv.Unavailable(t, err.Error())
 	}
 	return tl
-}
-
-// repoRoot is the module's root directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
 }

@@ -14,6 +14,7 @@ import (
 
 	criu "github.com/checkpoint-restore/go-criu/v7"
 	"github.com/checkpoint-restore/go-criu/v7/rpc"
+	"github.com/ovlfix/ovlfix/internal/testenv"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -178,11 +179,11 @@ func criu411(t *testing.T) string {
 	t.Helper()
 	p := os.Getenv("OVLFIX_CRIU411")
 	if p == "" {
-		p = filepath.Join(repoRoot(t), "..", "shared", "criu", "4.1.1", "criu")
+		p = filepath.Join(testenv.MustRepoRoot(t), "..", "shared", "criu", "4.1.1", "criu")
 	}
 	out, err := exec.Command(p, "--version").CombinedOutput()
 	if err != nil || !regexp.MustCompile(`(?m)^Version: 4\.1\.1$`).Match(out) {
-		unavailable(t, fmt.Sprintf("needs CRIU 4.1.1 at %s (or OVLFIX_CRIU411): %v %s", p, err, out))
+		testenv.Unavailable(t, fmt.Sprintf("needs CRIU 4.1.1 at %s (or OVLFIX_CRIU411): %v %s", p, err, out))
 	}
 	return p
 }

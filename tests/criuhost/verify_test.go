@@ -254,7 +254,7 @@ func buildIDNote(t *testing.T, p string) (off, n int) {
 	defer f.Close()
 	s := f.Section(".note.gnu.build-id")
 	if s == nil {
-		unavailable(t, p+" has no GNU build-ID (gcc without --build-id)")
+		testenv.Unavailable(t, p+" has no GNU build-ID (gcc without --build-id)")
 	}
 	b, err := s.Data()
 	if err != nil || len(b) < 16 {

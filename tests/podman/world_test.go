@@ -49,7 +49,7 @@ func newWorld(t *testing.T) *world {
 	testenv.RequireTool(t, "runc", "runc")
 	testenv.RequireTool(t, "gcc", "gcc")
 	if err := staticELF("/bin/busybox"); err != nil {
-		unavailable(t, fmt.Sprintf("the image needs a static busybox (Debian package busybox-static; "+
+		testenv.Unavailable(t, fmt.Sprintf("the image needs a static busybox (Debian package busybox-static; "+
 			"scripts/setup.sh installs it): %v", err))
 	}
 	if built.err != nil {
@@ -69,16 +69,6 @@ func newWorld(t *testing.T) *world {
 	}
 	t.Cleanup(w.remove)
 	return w
-}
-
-// unavailable skips the test, or fails it in CI, where a skip would hide a
-// missing proof.
-func unavailable(t *testing.T, why string) {
-	t.Helper()
-	if testenv.InCI() {
-		t.Fatalf("CI must run this test, but: %s", why)
-	}
-	t.Skip(why)
 }
 
 // staticELF says why path is not a statically linked ELF program (the
@@ -133,7 +123,7 @@ func criuDir(t *testing.T) string {
 	}
 	out, err := exec.Command(criu, "--version").CombinedOutput()
 	if err != nil || !criuVersionLine.Match(out) {
-		unavailable(t, fmt.Sprintf("needs CRIU 4.2 at %s (or OVLFIX_CRIU42), with the shared libraries of Debian's "+
+		testenv.Unavailable(t, fmt.Sprintf("needs CRIU 4.2 at %s (or OVLFIX_CRIU42), with the shared libraries of Debian's "+
 			"criu package (../shared/criu/README.md); --version: %v %s", criu, err, strings.TrimSpace(string(out))))
 	}
 	if filepath.Base(criu) != "criu" {

@@ -28,14 +28,6 @@ type criuBinary struct {
 // (an RPC config file's script runs once) and 4.1.1 (3.19-4.1: twice).
 var criuReleases = []struct{ version, env string }{{"4.2", "OVLFIX_CRIU42"}, {"4.1.1", "OVLFIX_CRIU411"}}
 
-func unavailable(t *testing.T, why string) {
-	t.Helper()
-	if testenv.InCI() {
-		t.Fatalf("CI must run this test, but: %s", why)
-	}
-	t.Skip(why)
-}
-
 // setupTools checks what the test needs and builds ovlfix (with its
 // ovlfix-criu symlink) and the static watcher.
 func setupTools(t *testing.T) tools {
@@ -48,9 +40,9 @@ func setupTools(t *testing.T) tools {
 	testenv.RequireTool(t, "go", "golang")
 	tl.busybox = "/bin/busybox"
 	if out, err := exec.Command("file", "-L", tl.busybox).CombinedOutput(); err != nil || !strings.Contains(string(out), "statically linked") {
-		unavailable(t, fmt.Sprintf("needs a static %s (Debian package busybox-static): %s %v", tl.busybox, strings.TrimSpace(string(out)), err))
+		testenv.Unavailable(t, fmt.Sprintf("needs a static %s (Debian package busybox-static): %s %v", tl.busybox, strings.TrimSpace(string(out)), err))
 	}
-	root := repoRoot(t)
+	root := testenv.MustRepoRoot(t)
 	for _, r := range criuReleases {
 		p := os.Getenv(r.env)
 		if p == "" {
@@ -58,7 +50,7 @@ func setupTools(t *testing.T) tools {
 		}
 		out, err := exec.Command(p, "--version").CombinedOutput()
 		if err != nil || !regexp.MustCompile(`(?m)^Version: `+regexp.QuoteMeta(r.version)+`$`).Match(out) {
-			unavailable(t, fmt.Sprintf("needs CRIU %s at %s (or %s) with the shared libraries of Debian's criu package: %v %s",
+			testenv.Unavailable(t, fmt.Sprintf("needs CRIU %s at %s (or %s) with the shared libraries of Debian's criu package: %v %s",
 				r.version, p, r.env, err, strings.TrimSpace(string(out))))
 		}
 		tl.criu = append(tl.criu, criuBinary{r.version, p})
@@ -74,17 +66,7 @@ func setupTools(t *testing.T) tools {
 	}
 	tl.watcher = filepath.Join(dir, "watcher")
 	if err := testenv.BuildStatic(tl.watcher, filepath.Join("testdata", "watcher.c"), "-O2"); err != nil {
-		unavailable(t, err.Error())
+		testenv.Unavailable(t, err.Error())
 	}
 	return tl
-}
-
-// repoRoot is the module's root directory.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
 }
