@@ -62,21 +62,13 @@ func runTestProxy(fdArg string) int {
 	if v := os.Getenv(envProxyBudget); v != "" {
 		budget, _ = time.ParseDuration(v)
 	}
-	// As cmd/ovlfix's criu command: a signal cancels Run's context and is
-	// passed on to CRIU.
+	// As cmd/ovlfix's criu command: Run cancels its context on a signal and
+	// passes it on to CRIU.
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	forward := make(chan os.Signal, 2)
-	go func() {
-		for sig := range sigs {
-			cancel(fmt.Errorf("test proxy: %v", sig))
-			forward <- sig
-		}
-	}()
-	ws, err := Run(ctx, Options{
-		Real: self, SocketFD: fd, Log: os.Stderr, Hook: recordingHook, Budget: budget, Grace: budget, Signals: forward,
+	ws, err := Run(context.Background(), Options{
+		Real: self, SocketFD: fd, Log: os.Stderr, Hook: recordingHook, Budget: budget, Grace: budget, Signals: sigs,
+		SignalCause: func(sig os.Signal) error { return fmt.Errorf("test proxy: %v", sig) },
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "proxy: %v\n", err)

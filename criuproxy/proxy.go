@@ -43,8 +43,13 @@ type Options struct {
 	Grace time.Duration
 	// Log receives the proxy's own lines (stderr).
 	Log io.Writer
-	// Signals, when set, are forwarded to the real CRIU (SIGINT, SIGTERM).
+	// Signals, when set, are the proxy's SIGINT and SIGTERM (signal.Notify):
+	// each one cancels Run's context (the hook and the check after the
+	// freeze stop) with SignalCause's error as the cause, and is passed on
+	// to the real CRIU.
 	Signals <-chan os.Signal
+	// SignalCause is the cancel cause for a signal (nil: "received <sig>").
+	SignalCause func(os.Signal) error
 }
 
 type proxy struct {
@@ -76,6 +81,8 @@ func (p *proxy) logf(format string, args ...any) {
 // starts, until CRIU exits, and returns CRIU's wait status. An error means
 // CRIU could not be started (the runtime then sees its socket closed).
 func Run(ctx context.Context, opts Options) (syscall.WaitStatus, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	p := &proxy{opts: opts, rt: opts.SocketFD}
 	var err error
 	if p.peer, err = socketPeer(p.rt); err != nil {
@@ -103,7 +110,7 @@ func Run(ctx context.Context, opts Options) (syscall.WaitStatus, error) {
 	}
 	p.criuPID = proc.Pid
 	exited := make(chan struct{})
-	go p.forwardSignals(proc, exited)
+	go p.forwardSignals(proc, exited, cancel)
 	go p.fromRuntime(ctx)
 	drained := make(chan struct{})
 	go func() { p.fromCRIU(ctx); close(drained) }()
@@ -145,7 +152,7 @@ func (p *proxy) awaitDrain(drained <-chan struct{}) {
 	}
 }
 
-func (p *proxy) forwardSignals(proc *os.Process, exited <-chan struct{}) {
+func (p *proxy) forwardSignals(proc *os.Process, exited <-chan struct{}, cancel context.CancelCauseFunc) {
 	for {
 		select {
 		case <-exited:
@@ -154,6 +161,14 @@ func (p *proxy) forwardSignals(proc *os.Process, exited <-chan struct{}) {
 			if !ok {
 				return
 			}
+			var cause error
+			if p.opts.SignalCause != nil {
+				cause = p.opts.SignalCause(sig)
+			}
+			if cause == nil {
+				cause = fmt.Errorf("received %v", sig)
+			}
+			cancel(cause)
 			p.logf("%v: passed on to CRIU (pid %d)", sig, proc.Pid)
 			_ = proc.Signal(sig)
 		}

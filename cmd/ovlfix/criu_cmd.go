@@ -91,19 +91,14 @@ func runCriu(args []string, stderr io.Writer) int {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	ctx, cancel := context.WithCancelCause(context.Background())
-	defer cancel(nil)
-	forward := make(chan os.Signal, 2)
-	go func() {
-		for sig := range sigs {
-			if s, ok := sig.(syscall.Signal); ok {
-				cancel(interrupted{s})
-			}
-			forward <- sig
+	cause := func(sig os.Signal) error {
+		if s, ok := sig.(syscall.Signal); ok {
+			return interrupted{s}
 		}
-	}()
-	ws, err := criuproxy.Run(ctx, criuproxy.Options{
-		Real: real, SocketFD: fd, Log: stderr, Signals: forward,
+		return nil
+	}
+	ws, err := criuproxy.Run(context.Background(), criuproxy.Options{
+		Real: real, SocketFD: fd, Log: stderr, Signals: sigs, SignalCause: cause,
 		HookOptions: hook.Options{Log: stderr, WatchBudget: budget, TreeTime: treeTime},
 	})
 	if err != nil {
