@@ -278,13 +278,7 @@ func TestCheckArchiveDiff(t *testing.T) {
 			}
 		}
 	}
-	for i, f := range files {
-		f.ID = uint32(i)
-	}
-	r, err := check(context.Background(), &inspect.Listing{Files: files}, newDiffTree(diff, root), "/r", diff, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := checkWithDiff(t, files, diff, root)
 	got := map[string]Problem{}
 	for _, p := range r.Problems {
 		got[p.Name] = p

@@ -49,13 +49,7 @@ func TestDiffTreeAncestors(t *testing.T) {
 		held("/loop/x", 3, 0o644, nil),
 		held("/keep/x", 3, 0o644, nil),
 	}
-	for i, f := range files {
-		f.ID = uint32(i)
-	}
-	r, err := check(context.Background(), &inspect.Listing{Files: files}, newDiffTree(diff, base), "/r", diff, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := checkWithDiff(t, files, diff, base)
 	got := map[string]string{}
 	for _, p := range r.Problems {
 		got[p.Name] = p.CRIU
@@ -123,11 +117,22 @@ func TestDiffTreeRelativeLinkUnderResolvedAncestor(t *testing.T) {
 	diff := &checkpoint.RootfsDiff{Entries: map[string]checkpoint.DiffEntry{
 		"/c": {Path: "/c", Type: tar.TypeSymlink, Linkname: "/deep/er/t"},
 	}}
-	r, err := check(context.Background(), &inspect.Listing{Files: []*inspect.File{held("/c/x", 3, 0o644, nil)}}, newDiffTree(diff, base), "/r", diff, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := checkWithDiff(t, []*inspect.File{held("/c/x", 3, 0o644, nil)}, diff, base)
 	if !r.Restorable() {
 		t.Errorf("/c/x -> /deep/er/t/x -> ../z is /deep/er/z (3 bytes): %+v", r.Problems)
 	}
+}
+
+// checkWithDiff numbers files and checks them against base with diff
+// applied over it, as an archive's verify does.
+func checkWithDiff(t *testing.T, files []*inspect.File, diff *checkpoint.RootfsDiff, base tree) *Result {
+	t.Helper()
+	for i, f := range files {
+		f.ID = uint32(i)
+	}
+	r, err := check(context.Background(), &inspect.Listing{Files: files}, newDiffTree(diff, base), "/r", diff, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
