@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,14 +55,8 @@ func TestEarlierRun(t *testing.T) {
 		{name: "not a report", files: orig, rawReport: "{", wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			images := t.TempDir()
-			d, err := os.Open(images)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.Close()
-			link := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), d.Fd())
-			env := Env{Action: ActionPostDump, ImageDir: link, CRIUPID: os.Getpid(), InitPID: 42}
+			images, env := criuLinkEnv(t)
+			link := env.ImageDir
 			write := func(name string, b []byte) {
 				if err := os.WriteFile(filepath.Join(images, name), b, 0o600); err != nil {
 					t.Fatal(err)

@@ -106,14 +106,8 @@ func TestLoggerPrefixesEveryLine(t *testing.T) {
 // The images dir is a /proc/<criu-pid>/fd/N link: fixup's errors and
 // paths that embed it are shown with ImageDirLabel, never as a name.
 func TestRunPostDumpHidesTheImageDirLink(t *testing.T) {
-	images := t.TempDir()
-	d, err := os.Open(images)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d.Close()
-	link := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), d.Fd())
-	env := Env{Action: ActionPostDump, ImageDir: link, CRIUPID: os.Getpid(), InitPID: 42}
+	images, env := criuLinkEnv(t)
+	link := env.ImageDir
 	fake := func(_ context.Context, dir string, o fixup.Options) (*fixup.Report, error) {
 		fmt.Fprintf(o.Log, "ovlfix fixup: reading %s/pstree.img and %s1\n", dir, dir)
 		return nil, fmt.Errorf("images in %s: open %s/files.img: no such file or directory", dir, dir)
@@ -128,7 +122,7 @@ func TestRunPostDumpHidesTheImageDirLink(t *testing.T) {
 		t.Errorf("log names the image dir link as a path:\n%s", out)
 	}
 	for _, want := range []string{
-		fmt.Sprintf("<images dir> is fd %d of CRIU (pid %d), open on the directory CRIU calls %q", d.Fd(), os.Getpid(), images),
+		fmt.Sprintf("<images dir> is fd %s of CRIU (pid %d), open on the directory CRIU calls %q", link[strings.LastIndexByte(link, '/')+1:], os.Getpid(), images),
 		"reading <images dir>/pstree.img and " + link + "1",
 		`cannot help, the dump is left as CRIU wrote it: "images in <images dir>: open <images dir>/files.img: no such file or directory"`,
 	} {
@@ -225,4 +219,19 @@ func TestRunInterrupted(t *testing.T) {
 			t.Errorf("%s: log lacks %q (or says cannot help):\n%s", tc.env.Action, tc.want, log.String())
 		}
 	}
+}
+
+// criuLinkEnv is a post-dump's environment as CRIU gives it: the images
+// directory (a new temp dir, returned too) named by this process's fd on
+// it, /proc/<pid>/fd/N, with this process as CRIU; root task 42.
+func criuLinkEnv(t *testing.T) (images string, env Env) {
+	t.Helper()
+	images = t.TempDir()
+	d, err := os.Open(images)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	link := fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), d.Fd())
+	return images, Env{Action: ActionPostDump, ImageDir: link, CRIUPID: os.Getpid(), InitPID: 42}
 }
